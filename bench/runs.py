@@ -1,0 +1,178 @@
+"""Verification runs: creation latency, long-poll wake-up and SSE delivery delay.
+
+    .venv/bin/python bench/runs.py [--runs 200] [--clients 20] [--tool-ms 100]
+                                   [--database-url postgresql://…]
+
+Each client (its own key: the reference's limits are per key) creates runs one after
+another. A run has one check, `website_check`, on a local page that answers after
+`--tool-ms`. For every run the client, at once, follows its event stream and long-polls
+`GET /runs/{id}?wait=50` until it is terminal. Measured, against the run's `completed_at`
+(the server's clock; same machine):
+- create: the POST's latency;
+- long-poll wake-up: when the long-poll that saw `completed` returned;
+- SSE delivery: when the `run.completed` event arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import datetime
+
+import httpx
+
+from harness import BenchServer
+
+
+class SlowSite:
+    """A page that takes `delay` seconds to answer, on loopback."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head:
+                    break
+                await asyncio.sleep(self.delay)
+                body = b"<html><title>Bench</title></html>"
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+async def one_run(
+    client: httpx.AsyncClient, key: str, url: str, out: dict[str, list[float]]
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    started = time.perf_counter()
+    created = await client.post(
+        "/api/v1/runs",
+        headers=headers,
+        json={"message": f"Is {url} up?", "workflow": "social-profile-analysis"},
+    )
+    out["create"].append(time.perf_counter() - started)
+    created.raise_for_status()
+    run_id = created.json()["id"]
+
+    async def follow_events() -> float:
+        async with client.stream(
+            "GET", f"/api/v1/runs/{run_id}/events", headers=headers
+        ) as response:
+            event = None
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "run.completed":
+                    return time.time()
+        raise RuntimeError("the stream ended without run.completed")
+
+    async def long_poll() -> tuple[float, dict[str, object]]:
+        while True:
+            response = await client.get(f"/api/v1/runs/{run_id}?wait=50", headers=headers)
+            run = response.json()
+            if run["status"] in ("completed", "failed", "cancelled", "interrupted"):
+                return time.time(), run
+
+    (sse_at, (poll_at, run)) = await asyncio.gather(follow_events(), long_poll())
+    if run["status"] != "completed":
+        out["failed"].append(1.0)
+        return
+    done = parse_time(str(run["completed_at"]))
+    out["long_poll"].append(poll_at - done)
+    out["sse"].append(sse_at - done)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+async def load(
+    server: BenchServer, keys: list[str], runs: int, tool_ms: int
+) -> dict[str, list[float]]:
+    site = SlowSite(tool_ms / 1000)
+    await site.start()
+    url = f"http://127.0.0.1:{site.port}/"
+    out: dict[str, list[float]] = {"create": [], "long_poll": [], "sse": [], "failed": []}
+    per_client = runs // len(keys)
+
+    async def client_loop(key: str) -> None:
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+            for _ in range(per_client):
+                await one_run(client, key, url, out)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop(key) for key in keys))
+    out["elapsed"] = [time.perf_counter() - started]
+    assert site.server is not None
+    site.server.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--tool-ms", type=int, default=100)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="separate `openenrich worker` processes (0: the workers run inside serve)",
+    )
+    parser.add_argument("--worker-concurrency", type=int, default=20)
+    args = parser.parse_args()
+    env = {
+        "OPENENRICH_ALLOW_PRIVATE_URLS": "true",
+        "OPENENRICH_WORKER_CONCURRENCY": str(args.worker_concurrency),
+        "OPENENRICH_WORKERS_IN_SERVE": "false" if args.workers else "true",
+    }
+    with BenchServer(database_url=args.database_url, env=env) as server:
+        for _ in range(args.workers):
+            server.start_worker()
+        keys = [server.make_key(f"client{n}", role="member") for n in range(args.clients)]
+        asyncio.run(load(server, keys[:1], args.clients, args.tool_ms))  # warm-up
+        out = asyncio.run(load(server, keys, args.runs, args.tool_ms))
+        rss = server.peak_rss_mib()
+    done = len(out["long_poll"])
+    print(
+        f"runs: {done} completed of {args.runs} ({len(out['failed'])} not completed), "
+        f"{args.clients} clients, a {args.tool_ms} ms check each, "
+        f"{done / out['elapsed'][0]:.1f} runs/s, database "
+        f"{args.database_url.split(':')[0] if args.database_url else 'sqlite'}, "
+        + (f"{args.workers} worker processes, " if args.workers else "workers in serve, ")
+        + f"peak RSS {rss:.0f} MiB"
+    )
+    for name, label in (
+        ("create", "create latency"),
+        ("long_poll", "long-poll wake-up"),
+        ("sse", "SSE delivery"),
+    ):
+        values = out[name]
+        print(
+            f"  {label:<20} p50 {percentile(values, 50):7.1f} ms   p99 {percentile(values, 99):7.1f} ms   "
+            f"max {max(values) * 1000:7.1f} ms   mean {statistics.mean(values) * 1000:6.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

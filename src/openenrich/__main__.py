@@ -1,0 +1,3 @@
+from openenrich.cli import main
+
+main()

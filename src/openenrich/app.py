@@ -1,0 +1,78 @@
+"""The one ASGI app: every surface's router, the shared middleware, and the process lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openenrich import __version__, background
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.http import system
+from openenrich.http.errors import install_error_handlers
+from openenrich.http.metrics import HttpMetrics
+from openenrich.http.middleware import BodyLimitMiddleware, MetricsMiddleware, body_limit_for
+from openenrich.http.responses import JSONBody
+from openenrich.streams import routes as streams_routes
+from openenrich.streams import runtime as streams_runtime
+from openenrich.tenancy import routes as tenancy_routes
+from openenrich.tenancy.ratelimit import make_rate_limiter
+from openenrich.tenancy.service import KeyCache, KeyUseTracker
+from openenrich.verify import routes as verify_routes
+from openenrich.webhooks import routes as webhooks_routes
+
+DESCRIPTION = """\
+OpenEnrich serves five hosted-service APIs on one server: event streams (`/ingest`,
+`/streams`, `/v1/streams/ingest`), lead pipelines (`/v1/pipelines`, …), entity enrichment
+(`/api/…`) and verification runs (`/api/v1/…`). Authenticate with
+`Authorization: Bearer <key>` or `X-API-Key: <key>`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, freeze_gc_after_startup: bool = False
+) -> FastAPI:
+    """The app. `freeze_gc_after_startup` is for a server process (`openenrich serve`)."""
+    settings = settings or Settings()
+    metrics = HttpMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database.from_settings(settings)
+        app.state.database = database
+        app.state.rate_limiter = make_rate_limiter(settings, database)
+        app.state.key_use = KeyUseTracker(settings.last_used_resolution_seconds)
+        app.state.key_cache = KeyCache()
+        app.state.streams = await streams_runtime.start(settings, database)
+        app.state.jobs = background.jobs_runtime(settings, database)
+        await app.state.jobs.start(run_workers=settings.workers_in_serve)
+        if freeze_gc_after_startup:
+            background.freeze_startup_objects()
+        try:
+            yield
+        finally:
+            await app.state.jobs.stop()
+            await streams_runtime.stop(app.state.streams)
+            await database.dispose()
+
+    app = FastAPI(
+        title="OpenEnrich",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        default_response_class=JSONBody,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(tenancy_routes.router)
+    app.include_router(streams_routes.router)
+    app.include_router(verify_routes.router)
+    app.include_router(webhooks_routes.router)
+    # Added last runs first: metrics see every request, including refused bodies.
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,1 @@
+"""Credits: a ledger per tenant, admission checks, usage."""

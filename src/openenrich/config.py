@@ -1,0 +1,131 @@
+"""Server settings, read from `OPENENRICH_*` environment variables and command-line flags.
+
+Every field is documented in docs/configuration.md; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENENRICH_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    data_dir: Path = Path("openenrich-data")
+    database_url: str | None = None
+    lake_url: str | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = False
+
+    max_body_bytes: int = Field(default=1 * MIB, ge=1)
+    max_ingest_body_bytes: int = Field(default=1 * MIB, ge=1)
+    max_lead_upload_bytes: int = Field(default=4 * MIB, ge=1)
+
+    rate_limit_backend: Literal["auto", "memory", "database"] = "auto"
+    last_used_resolution_seconds: float = Field(default=1.0, ge=0)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+
+    # Event streams: write-ahead log and flushing to Parquet.
+    wal_dir: Path | None = None
+    wal_group_commit_ms: float = Field(default=0.5, ge=0)
+    wal_segment_bytes: int = Field(default=64 * MIB, ge=MIB)
+    flush_max_events: int = Field(default=100_000, ge=1)
+    flush_max_bytes: int = Field(default=64 * MIB, ge=1024)
+    flush_max_seconds: float = Field(default=30.0, gt=0)
+    buffer_max_bytes: int = Field(default=512 * MIB, ge=MIB)
+    stream_cache_seconds: float = Field(default=1.0, ge=0)
+    stats_flush_seconds: float = Field(default=1.0, gt=0)
+
+    # The lake on S3 (when lake_url is s3://bucket/prefix).
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
+    # What GET /connect hands to users: read-only credentials an operator made for them.
+    connect_endpoint: str | None = None
+    connect_access_key_id: str | None = None
+    connect_secret_access_key: str | None = None
+
+    # Jobs and workers.
+    workers_in_serve: bool = True
+    worker_concurrency: int = Field(default=8, ge=1)
+    job_lease_seconds: float = Field(default=30.0, ge=1)
+    job_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # Verification runs.
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sse_retry_ms: int = Field(default=3000, ge=0)
+    approval_timeout_seconds: float = Field(default=86_400.0, gt=0)
+    approval_min_checks: int = Field(default=4, ge=1)
+    idempotency_ttl_hours: float = Field(default=48.0, ge=24)
+    runs_create_per_minute: int = Field(default=60, ge=1)
+    runs_reads_per_minute: int = Field(default=600, ge=1)
+    runs_max_active: int = Field(default=10, ge=1)
+
+    # Webhooks and every other request to a user-given URL.
+    allow_private_urls: bool = False
+    webhook_retry_delays: list[float] = Field(
+        default=[30, 120, 600, 1800, 3600, 10_800, 21_600], min_length=1
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_disable_after: int = Field(default=3, ge=1)
+    webhook_concurrency: int = Field(default=8, ge=1)
+
+    # POST /query
+    query_row_limit: int = Field(default=10_000, ge=1)
+    query_timeout_seconds: float = Field(default=10.0, gt=0)
+    query_memory_limit: str = "512MB"
+    query_threads: int = Field(default=1, ge=1)
+
+    @property
+    def database(self) -> URL:
+        """The metadata database, with the async driver SQLAlchemy needs."""
+        url = self._database_url()
+        if url.get_backend_name() == "sqlite":
+            return url.set(drivername="sqlite+aiosqlite")
+        return url.set(drivername="postgresql+psycopg")
+
+    @property
+    def sync_database(self) -> URL:
+        """The same database with a blocking driver, for Alembic and the CLI."""
+        url = self._database_url()
+        if url.get_backend_name() == "sqlite":
+            return url.set(drivername="sqlite")
+        return url.set(drivername="postgresql+psycopg")
+
+    @property
+    def lake(self) -> str:
+        return self.lake_url or str(self.data_dir / "lake")
+
+    @property
+    def wal(self) -> Path:
+        return self.wal_dir or self.data_dir / "wal"
+
+    def _database_url(self) -> URL:
+        if self.database_url is None:
+            return make_url(f"sqlite:///{self.data_dir / 'openenrich.db'}")
+        url = make_url(self.database_url)
+        if url.drivername == "postgres":  # the scheme Heroku-style URLs use
+            url = url.set(drivername="postgresql")
+        backend = url.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(
+                f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://…"
+            )
+        return url
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self._database_url().get_backend_name() == "sqlite"

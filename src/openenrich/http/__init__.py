@@ -1,0 +1,1 @@
+"""What every surface shares at the HTTP edge: sessions, body caps, metrics, error rendering."""

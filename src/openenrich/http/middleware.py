@@ -1,0 +1,130 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a copy per request)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from openenrich.config import Settings
+from openenrich.errors import OpenEnrichError, PayloadTooLarge, render, surface_for_path
+from openenrich.http.metrics import HttpMetrics
+
+_LEAD_UPLOAD = re.compile(r"/v1/pipelines/[^/]+/leads/?")
+_INGEST = frozenset({"/ingest", "/v1/streams/ingest"})
+
+
+def body_limit_for(settings: Settings) -> Callable[[str, str], int]:
+    """The byte cap for a request body, by method and path."""
+
+    def limit(method: str, path: str) -> int:
+        if path in _INGEST:
+            return settings.max_ingest_body_bytes
+        if method == "POST" and _LEAD_UPLOAD.fullmatch(path):
+            return settings.max_lead_upload_bytes
+        return settings.max_body_bytes
+
+    return limit
+
+
+async def send_error(scope: Scope, send: Send, error: OpenEnrichError) -> None:
+    status, body = render(surface_for_path(scope["path"]), error)
+    payload = orjson.dumps(body)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def too_large() -> PayloadTooLarge:
+    # The client may still be sending the rest; closing is cheaper than draining it.
+    return PayloadTooLarge("Payload too large", headers={"Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """Caps request bodies while they are read, before anything parses them.
+
+    A declared Content-Length over the cap is refused before a byte of the body is read;
+    a body without one (chunked) is counted as it arrives and refused the moment it passes
+    the cap, whatever the route was doing with it.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > limit:
+                    await send_error(scope, send, too_large())
+                    return
+                break
+
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise too_large()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if exceeded and not response_started:
+                return  # whatever the app answers to a truncated body, the answer is 413
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except PayloadTooLarge:
+            if response_started:
+                raise
+        if exceeded and not response_started:
+            await send_error(scope, send, too_large())
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)

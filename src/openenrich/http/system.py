@@ -1,0 +1,32 @@
+"""Routes that belong to no surface: health, metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from openenrich import __version__
+from openenrich.http.responses import JSONBody
+from openenrich.http.session import database
+from openenrich.ids import isoformat, utcnow
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="Liveness and database reachability (no authentication)")
+async def health(request: Request) -> JSONBody:
+    status, code = "ok", 200
+    try:
+        await database(request).read(lambda connection: connection.execute(text("SELECT 1")))
+    except Exception:  # the answer is the report: any failure means "not healthy"
+        status, code = "error", 503
+    body = {"status": status, "timestamp": isoformat(utcnow()), "version": __version__}
+    return JSONBody(body, status_code=code)
+
+
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+async def metrics(request: Request) -> Response:
+    payload = generate_latest(request.app.state.metrics.registry)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)

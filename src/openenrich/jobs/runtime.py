@@ -1,0 +1,112 @@
+"""What runs in the background of a server (or of `openenrich worker`): the job hub and
+its cross-process listener, the workers, the webhook dispatcher, housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
+from openenrich.jobs.worker import JobSpec, Worker
+from openenrich.nodes import NodeDirectory
+from openenrich.web.client import guarded_client
+from openenrich.webhooks.dispatcher import Dispatcher
+
+logger = logging.getLogger("openenrich.jobs")
+
+Housekeeping = Callable[[Database, Settings], Awaitable[None]]
+
+
+class JobsRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        specs: Sequence[JobSpec],
+        housekeeping: Sequence[Housekeeping] = (),
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.specs = {spec.kind: spec for spec in specs}
+        self.housekeeping = list(housekeeping)
+        self.hub = JobHub()
+        self._listener = (
+            PostgresListener(settings.database, self.hub)
+            if database.dialect == "postgresql"
+            else None
+        )
+        self._peers = (
+            LocalPeers(Path(f"{settings.sync_database.database}-wake"), self.hub)
+            if database.dialect == "sqlite"
+            else None
+        )
+        self.worker: Worker | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._node: NodeDirectory | None = None
+        self._chores: asyncio.Task[None] | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    async def start(self, *, run_workers: bool) -> None:
+        if self._listener is not None:
+            self._listener.start()
+        if self._peers is not None:
+            self._peers.start()
+        if not run_workers:
+            return
+        # The same node (and id) after a restart: the worker then knows its lost jobs.
+        self._node = NodeDirectory.claim(self.settings.data_dir / "workers")
+        self._http = guarded_client(allow_private=self.settings.allow_private_urls)
+        self.worker = Worker(
+            self.database,
+            self.hub,
+            self.specs,
+            owner=self._node.node_id,
+            concurrency=self.settings.worker_concurrency,
+            lease_seconds=self.settings.job_lease_seconds,
+            poll_seconds=self.settings.job_poll_seconds,
+            settings=self.settings,
+            http=self._http,
+        )
+        await self.worker.start()
+        self._dispatcher = Dispatcher(self.database, self.hub, self.settings)
+        self._dispatcher.start()
+        self._chores = asyncio.get_running_loop().create_task(self._housekeeping())
+
+    @property
+    def node_id(self) -> str | None:
+        """This process's worker id (kept across restarts), while its workers run."""
+        return self._node.node_id if self._node is not None else None
+
+    async def stop(self) -> None:
+        if self._chores is not None:
+            self._chores.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._chores
+        if self.worker is not None:
+            await self.worker.stop()
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+        if self._http is not None:
+            await self._http.aclose()
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._peers is not None:
+            self._peers.stop()
+        if self._node is not None:
+            self._node.release()
+
+    async def _housekeeping(self) -> None:
+        while True:
+            for chore in self.housekeeping:
+                try:
+                    await chore(self.database, self.settings)
+                except Exception:
+                    logger.exception("housekeeping failed")
+            await asyncio.sleep(3600)

@@ -1,0 +1,369 @@
+"""Workers: claim queued jobs, run their handlers, keep their leases, recover lost jobs.
+
+A handler is an async function of a `JobContext`. It is called again, from the top, when
+a job is resumed after a pause or retried; what it already did is in `ctx.state` (its
+checkpoint) and in whatever side-effect records it keeps (keyed so a repeat is a no-op).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NoReturn
+
+import httpx
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.db import Database, table
+from openenrich.ids import utcnow
+from openenrich.jobs import service
+from openenrich.jobs.models import Job
+from openenrich.jobs.notify import NEW_WORK, JobHub
+from openenrich.tenancy.roles import Environment
+from openenrich.tenancy.service import Tenant
+
+logger = logging.getLogger("openenrich.jobs")
+
+
+class Parked(Exception):
+    """Raised by `ctx.park`: the job waits for input; the handler's attempt ends here."""
+
+
+class Stopped(Exception):
+    """The job is no longer this worker's to run (cancelled, or its lease was lost)."""
+
+
+JobHook = Callable[[AsyncSession, JobHub, Job], Awaitable[None]]
+
+_jobs = table(Job)
+_LEASE = select(_jobs.c.status, _jobs.c.lease_owner).where(_jobs.c.id == bindparam("job_id"))
+_SAVE_PROGRESS = (
+    _jobs.update()
+    .where(_jobs.c.id == bindparam("job_id"))
+    .values(progress_done=bindparam("done"), progress_total=bindparam("total"))
+)
+_SAVE_STATE = (
+    _jobs.update().where(_jobs.c.id == bindparam("job_id")).values(state=bindparam("state"))
+)
+
+
+async def requeue(session: AsyncSession, hub: JobHub, job: Job) -> None:
+    await service.transition(
+        session,
+        hub,
+        job.id,
+        from_statuses=["running"],
+        to="queued",
+        owner=job.lease_owner,
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+
+
+async def cancel(session: AsyncSession, hub: JobHub, job: Job) -> None:
+    await service.transition(session, hub, job.id, from_statuses=["parked"], to="cancelled")
+
+
+async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseException) -> None:
+    await service.transition(
+        session,
+        hub,
+        job.id,
+        from_statuses=["running"],
+        to="failed",
+        owner=job.lease_owner,
+        error={"code": "internal_error", "message": str(error) or type(error).__name__},
+    )
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    kind: str
+    handler: Callable[[JobContext], Awaitable[None]]
+    on_lost: JobHook = requeue  # its worker died
+    on_park_expired: JobHook = cancel  # nobody answered in time
+    on_error: Callable[[AsyncSession, JobHub, Job, BaseException], Awaitable[None]] = fail
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    kind: str
+    tenant: Tenant
+    input: dict[str, Any]
+    state: dict[str, Any]
+    attempt: int
+    owner: str
+    database: Database
+    hub: JobHub
+    settings: Any = None
+    http: httpx.AsyncClient | None = None  # shared, SSRF-guarded (web.client)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session committed at the end: the unit of one step's writes and events."""
+        async with self.database.session() as session:
+            yield session
+            await session.commit()
+
+    async def emit(
+        self, type: str, data: dict[str, Any], session: AsyncSession | None = None
+    ) -> int:
+        """Add an event to the job's log, in `session`'s transaction or in one of its own."""
+        return await self.emit_all([(type, data)], session)
+
+    async def emit_all(
+        self, events: list[tuple[str, dict[str, Any]]], session: AsyncSession | None = None
+    ) -> int:
+        if session is not None:
+            return await service.append_events(session, self.hub, self.job_id, events)
+        async with self.transaction() as own:
+            return await service.append_events(own, self.hub, self.job_id, events)
+
+    async def ensure_running(self, session: AsyncSession | None = None) -> None:
+        """Raise Stopped unless the job is still running under this worker (cancel is
+        cooperative: handlers call this between steps)."""
+
+        async def check(s: AsyncSession) -> None:
+            row = (await s.execute(_LEASE, {"job_id": self.job_id})).one_or_none()
+            if row is None or row.status != "running" or row.lease_owner != self.owner:
+                raise Stopped()
+
+        if session is not None:
+            await check(session)
+            return
+        async with self.database.session() as own:
+            await check(own)
+
+    async def save_state(self, session: AsyncSession, **changes: Any) -> None:
+        """Keep what the handler needs to resume (its checkpoint)."""
+        self.state = {**self.state, **changes}
+        await session.execute(_SAVE_STATE, {"job_id": self.job_id, "state": self.state})
+
+    async def progress(self, session: AsyncSession, done: int, total: int) -> None:
+        await session.execute(_SAVE_PROGRESS, {"job_id": self.job_id, "done": done, "total": total})
+
+    async def park(
+        self,
+        session: AsyncSession,
+        *,
+        until: datetime | None,
+        then: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> NoReturn:
+        """Wait for input: the job leaves the worker and comes back (from the top, with its
+        state) when someone resumes it with `resume`. `then` runs once the job is parked,
+        in the same transaction (to announce it). Commits, then ends the attempt."""
+        won = await service.transition(
+            session,
+            self.hub,
+            self.job_id,
+            from_statuses=["running"],
+            to="parked",
+            owner=self.owner,
+            lease_owner=None,
+            lease_expires_at=None,
+            parked_until=until,
+        )
+        if not won:
+            raise Stopped()
+        if then is not None:
+            await then(session)
+        await session.commit()
+        raise Parked()
+
+    async def finish(self, session: AsyncSession, to: str = "completed", **values: Any) -> bool:
+        return await service.transition(
+            session,
+            self.hub,
+            self.job_id,
+            from_statuses=["running"],
+            to=to,
+            owner=self.owner,
+            **values,
+        )
+
+
+async def resume(session: AsyncSession, hub: JobHub, job_id: str, **state: Any) -> bool:
+    """Give a parked job back to the workers, its state updated with `state`."""
+    job = await session.get(Job, job_id)
+    if job is None or job.status != "parked":
+        return False
+    won = await service.transition(
+        session,
+        hub,
+        job_id,
+        from_statuses=["parked"],
+        to="queued",
+        state={**job.state, **state},
+        parked_until=None,
+    )
+    return won
+
+
+class Worker:
+    def __init__(
+        self,
+        database: Database,
+        hub: JobHub,
+        specs: dict[str, JobSpec],
+        *,
+        owner: str,
+        concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+        settings: Any = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.database = database
+        self.hub = hub
+        self.specs = specs
+        self.owner = owner
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.settings = settings
+        self.http = http
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._jobs: dict[str, Job] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        # Jobs this node was running when it last stopped are lost now, not after their
+        # leases run out.
+        await self.sweep(own=True)
+        loop = asyncio.get_running_loop()
+        self._loops = [
+            loop.create_task(self._claim_loop()),
+            loop.create_task(self._heartbeat_loop()),
+            loop.create_task(self._sweep_loop()),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # What was still running is lost with this process, like after a crash.
+        await self.sweep(own=True)
+
+    # -- claiming and running -------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._running)
+            claimed: list[Job] = []
+            if free > 0:
+                try:
+                    async with self.database.session() as session:
+                        claimed = await service.claim(
+                            session,
+                            owner=self.owner,
+                            kinds=list(self.specs),
+                            limit=free,
+                            lease_seconds=self.lease_seconds,
+                        )
+                        await session.commit()
+                except Exception:
+                    logger.exception("claiming jobs failed")
+                    await asyncio.sleep(self.poll_seconds)
+                    continue
+            for job in claimed:
+                self._jobs[job.id] = job
+                task = asyncio.get_running_loop().create_task(self._execute(job))
+                self._running[job.id] = task
+                task.add_done_callback(functools.partial(self._done, job.id))
+            if not claimed:
+                await self.hub.wait(NEW_WORK, self.poll_seconds)
+
+    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        self._jobs.pop(job_id, None)
+        self.hub.wake(NEW_WORK)  # a slot is free
+
+    async def _execute(self, job: Job) -> None:
+        spec = self.specs[job.kind]
+        ctx = JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            tenant=Tenant(job.org_id, Environment(job.environment)),
+            input=dict(job.input or {}),
+            state=dict(job.state or {}),
+            attempt=job.attempts,
+            owner=self.owner,
+            database=self.database,
+            hub=self.hub,
+            settings=self.settings,
+            http=self.http,
+        )
+        try:
+            await spec.handler(ctx)
+        except (Parked, Stopped):
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.exception("job %s (%s) failed", job.id, job.kind)
+            async with self.database.session() as session:
+                await spec.on_error(session, self.hub, job, error)
+                await session.commit()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            ids = list(self._running)
+            if not ids:
+                continue
+            try:
+                async with self.database.session() as session:
+                    held = await service.renew(
+                        session, owner=self.owner, job_ids=ids, lease_seconds=self.lease_seconds
+                    )
+                    await session.commit()
+            except Exception:
+                logger.exception("renewing job leases failed")
+                continue
+            for job_id in set(ids) - held:  # cancelled, or taken over: stop working on it
+                task = self._running.get(job_id)
+                if task is not None:
+                    task.cancel()
+
+    # -- recovery ----------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(1.0, self.lease_seconds / 3))
+            try:
+                await self.sweep()
+            except Exception:
+                logger.exception("job sweep failed")
+
+    async def sweep(self, *, own: bool = False) -> None:
+        """Hand lost jobs (lease run out; with `own`, this node's from before) and parked
+        jobs past their deadline to their kind's policy."""
+        now = utcnow()
+        async with self.database.session() as session:
+            lost = await service.lost(session, now=now, owner=self.owner if own else None)
+            for job in lost:
+                if job.id in self._running or job.kind not in self.specs:
+                    continue
+                await self.specs[job.kind].on_lost(session, self.hub, job)
+            for job in await service.parked_past(session, now=now):
+                if job.kind in self.specs:
+                    await self.specs[job.kind].on_park_expired(session, self.hub, job)
+            await session.commit()

@@ -1,0 +1,294 @@
+"""Buffered records to one Parquet file, with DuckDB.
+
+The records' JSON arrays are joined into one array on a scratch file and read by
+DuckDB with explicit column types:
+
+- a strict stream's declared fields give the types directly;
+- otherwise DuckDB detects them over every event, and we map what it finds onto our
+  types: strings stay strings (no guessing of dates), integers are int64, decimals
+  float64, booleans boolean, and objects, arrays and anything wider become JSON text.
+
+`_event_id` (`{node}-{lsn}-{index}`) and `_ingested_at` come from the records' headers:
+DuckDB expands each header into one row per event and attaches those rows to the events
+by position (a POSITIONAL JOIN; an ASOF join on the row number cost ten times the whole
+copy). The same record always yields the same ids, however often recovery rewrites its
+file. Timestamps are microseconds, UTC.
+
+Events reach us as the client sent them. If DuckDB refuses a batch (an object with a
+duplicate key, a field named like one of ours), the batch is normalised through msgspec
+and tried again; if that fails too, its events are kept whole in one JSON column `_raw`,
+so no event can block a stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import msgspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from openenrich.lake.wal import Record
+
+logger = logging.getLogger("openenrich.lake.parquet")
+
+RESERVED = ("_event_id", "_ingested_at")
+
+# Our field types and the DuckDB types that store them.
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "timestamp": "TIMESTAMPTZ",
+    "json": "JSON",
+}
+_FROM_DUCKDB = {
+    "VARCHAR": "string",
+    "DATE": "string",
+    "TIME": "string",
+    "TIMESTAMP": "string",
+    "TIMESTAMP WITH TIME ZONE": "string",
+    "UUID": "string",
+    "BIGINT": "int64",
+    "INTEGER": "int64",
+    "SMALLINT": "int64",
+    "TINYINT": "int64",
+    "UINTEGER": "int64",
+    "USMALLINT": "int64",
+    "UTINYINT": "int64",
+    "DOUBLE": "float64",
+    "FLOAT": "float64",
+    "BOOLEAN": "boolean",
+}
+
+DLQ_COLUMNS = {
+    "rejected_at": "timestamp",
+    "reason": "string",
+    "field": "string",
+    "original": "json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # one of DUCKDB_TYPES
+    present: int  # events with a non-null value
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenBatch:
+    rows: int
+    columns: list[Column]  # user columns (reserved ones excluded)
+
+
+def detected_type(duckdb_type: str) -> str:
+    return _FROM_DUCKDB.get(duckdb_type, "json")
+
+
+class ParquetWriter:
+    """Writes batches in worker threads, one at a time per writer."""
+
+    def __init__(self, scratch: Path, *, memory_limit: str = "1GB") -> None:
+        self.scratch = scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(
+            config={
+                "threads": 1,  # the other core serves HTTP
+                "memory_limit": memory_limit,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            }
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def write(
+        self,
+        records: Sequence[Record],
+        destination: Path,
+        *,
+        declared: Mapping[str, str] | None = None,
+    ) -> WrittenBatch:
+        """Write `records` (in log order) to `destination`, a local path.
+
+        `declared` (field -> our type) skips detection: every event was validated against
+        it (strict streams, dead letters).
+        """
+        source = self.scratch / f"{uuid.uuid4().hex}.json"
+        try:
+            _join_arrays(source, [record.payload for record in records])
+            boundaries = _boundaries(records)
+            try:
+                return self._copy(source, boundaries, destination, declared)
+            except duckdb.Error as error:
+                logger.warning("batch refused as sent (%s); normalising it", error)
+            _join_arrays(source, [_normalised(record.payload) for record in records])
+            try:
+                return self._copy(source, boundaries, destination, declared)
+            except duckdb.Error as error:
+                logger.error("batch refused after normalising (%s); keeping events as _raw", error)
+            return self._copy_raw(source, boundaries, destination)
+        finally:
+            source.unlink(missing_ok=True)
+
+    def _copy(
+        self,
+        source: Path,
+        boundaries: pa.Table,
+        destination: Path,
+        declared: Mapping[str, str] | None,
+    ) -> WrittenBatch:
+        db = self._db.cursor()
+        try:
+            db.execute("SET TimeZone = 'UTC'")
+            if declared is None:
+                described = db.execute(
+                    "DESCRIBE SELECT * FROM read_json(?, format = 'array', maximum_depth = 2, "
+                    "sample_size = -1)",
+                    [str(source)],
+                ).fetchall()
+                columns = {str(row[0]): detected_type(str(row[1])) for row in described}
+            else:
+                columns = dict(declared)
+            for name in RESERVED:
+                columns.pop(name, None)
+            db.register("_records", boundaries)
+            spec = (
+                "{"
+                + ", ".join(
+                    f"{_literal(name)}: '{DUCKDB_TYPES[kind]}'" for name, kind in columns.items()
+                )
+                + "}"
+            )
+            selected = "".join(f"e.{_identifier(name)}, " for name in columns)
+            if columns:
+                events = f"read_json(?, format = 'array', columns = {spec})"
+            else:  # every event was an empty object
+                events = "(SELECT 1 AS _none FROM read_json_objects(?, format = 'array'))"
+            # Names and the path are quoted by _identifier/_literal/_path_literal.
+            copy = f"""
+                COPY (
+                    SELECT {selected} m._event_id, m._ingested_at
+                    FROM {events} AS e POSITIONAL JOIN ({_PER_EVENT}) AS m
+                ) TO '{_path_literal(destination)}' (FORMAT parquet, COMPRESSION zstd)
+            """  # noqa: S608
+            db.execute(copy, [str(source)]).fetchall()
+        finally:
+            db.close()
+        return _summarise(destination, columns)
+
+    def _copy_raw(self, source: Path, boundaries: pa.Table, destination: Path) -> WrittenBatch:
+        db = self._db.cursor()
+        try:
+            db.execute("SET TimeZone = 'UTC'")
+            db.register("_records", boundaries)
+            copy = f"""
+                COPY (
+                    SELECT e.json AS _raw, m._event_id, m._ingested_at
+                    FROM read_json_objects(?, format = 'array') AS e
+                    POSITIONAL JOIN ({_PER_EVENT}) AS m
+                ) TO '{_path_literal(destination)}' (FORMAT parquet, COMPRESSION zstd)
+            """  # noqa: S608
+            db.execute(copy, [str(source)]).fetchall()
+        finally:
+            db.close()
+        return _summarise(destination, {"_raw": "json"})
+
+
+# One row per event, in log order: its id and its record's ingest time.
+_PER_EVENT = """
+    SELECT r.node || '-' || r.lsn || '-' || g.i AS _event_id,
+           make_timestamp(r.ingested_at)::TIMESTAMPTZ AS _ingested_at
+    FROM _records AS r, range(r.count) AS g(i)
+    ORDER BY r.start_row, g.i
+"""
+
+
+def _join_arrays(path: Path, payloads: Sequence[bytes]) -> None:
+    """`[a, b] [c]` -> `[a, b, c]`, written straight to `path`."""
+    with open(path, "wb") as out:
+        out.write(b"[")
+        first = True
+        for payload in payloads:
+            inner = payload.strip()[1:-1].strip()
+            if not inner:
+                continue
+            if not first:
+                out.write(b",")
+            out.write(inner)
+            first = False
+        out.write(b"]")
+
+
+def _normalised(payload: bytes) -> bytes:
+    """The same events with duplicate keys resolved (last wins) and our fields removed."""
+    events = msgspec.json.decode(payload)
+    cleaned = [
+        {key: value for key, value in event.items() if key not in RESERVED}
+        if isinstance(event, dict)
+        else {"_value": event}
+        for event in events
+    ]
+    return msgspec.json.encode(cleaned)
+
+
+def _boundaries(records: Sequence[Record]) -> pa.Table:
+    starts, lsns, nodes, times, counts = [], [], [], [], []
+    row = 0
+    for record in records:
+        starts.append(row)
+        lsns.append(record.header.lsn)
+        nodes.append(record.node[-12:])
+        times.append(record.header.ingested_at)
+        counts.append(record.header.count)
+        row += record.header.count
+    return pa.table(
+        {
+            "start_row": pa.array(starts, pa.int64()),
+            "lsn": pa.array(lsns, pa.int64()),
+            "node": pa.array(nodes, pa.string()),
+            "ingested_at": pa.array(times, pa.int64()),
+            "count": pa.array(counts, pa.int64()),
+        }
+    )
+
+
+def _summarise(path: Path, columns: Mapping[str, str]) -> WrittenBatch:
+    metadata = pq.read_metadata(path)
+    present = dict.fromkeys(columns, 0)
+    index = {metadata.schema.column(i).name: i for i in range(metadata.num_columns)}
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for name in columns:
+            position = index.get(name)
+            if position is None:
+                continue
+            statistics = row_group.column(position).statistics
+            nulls = (
+                statistics.null_count if statistics is not None and statistics.has_null_count else 0
+            )
+            present[name] += row_group.num_rows - nulls
+    return WrittenBatch(
+        rows=metadata.num_rows,
+        columns=[Column(name, kind, present[name]) for name, kind in columns.items()],
+    )
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _path_literal(path: Path) -> str:
+    return str(path).replace("'", "''")

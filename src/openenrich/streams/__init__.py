@@ -1,0 +1,2 @@
+"""The event-streams surface: /ingest, /streams, /v1/streams/ingest, usage, stats, errors,
+connect and query."""

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from openenrich.db.base import Base, TenantMixin
+from openenrich.ids import utcnow
+
+
+class Stream(TenantMixin, Base):
+    __tablename__ = "streams"
+    __table_args__ = (UniqueConstraint("org_id", "environment", "stream_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(128))
+    schema_mode: Mapped[str] = mapped_column(String(8), default="flex")
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    template: Mapped[str | None] = mapped_column(String(100))
+    # Bumped on every change: a batch is written with a stream's declared types only
+    # when all of it was validated against the same version.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchemaField(TenantMixin, Base):
+    """The schema an evolve-mode stream has been seen to have."""
+
+    __tablename__ = "stream_schema_fields"
+    __table_args__ = (
+        UniqueConstraint(
+            "org_id", "environment", "stream_id", "field", name="uq_stream_schema_fields_key"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(128))
+    field: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+SCHEMA_EVENT_KEY = (
+    "org_id",
+    "environment",
+    "stream_id",
+    "type",
+    "field",
+    "detected_type",
+    "previous_type",
+)
+
+
+class SchemaEvent(TenantMixin, Base):
+    """A detected schema change. `detected_type` and `previous_type` are "" when they do not
+    apply (unique constraints treat NULLs as distinct on PostgreSQL)."""
+
+    __tablename__ = "stream_schema_events"
+    __table_args__ = (UniqueConstraint(*SCHEMA_EVENT_KEY, name="uq_stream_schema_events_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(16))  # new_field, type_change, missing_field
+    field: Mapped[str] = mapped_column(String(256))
+    detected_type: Mapped[str] = mapped_column(String(16), default="")
+    previous_type: Mapped[str] = mapped_column(String(16), default="")
+    detected_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    event_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StatsMinute(TenantMixin, Base):
+    """Ingest counters per tenant and minute (kept 48 hours)."""
+
+    __tablename__ = "stream_stats"
+    __table_args__ = (UniqueConstraint("org_id", "environment", "minute"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    minute: Mapped[datetime] = mapped_column()
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageMonth(TenantMixin, Base):
+    """Events received per tenant and calendar month: what the monthly event limit counts."""
+
+    __tablename__ = "stream_usage_months"
+    __table_args__ = (UniqueConstraint("org_id", "environment", "month"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IngestError(TenantMixin, Base):
+    __tablename__ = "stream_errors"
+    __table_args__ = (Index(None, "org_id", "environment", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str | None] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(
+        String(20)
+    )  # validation, schema_rejection, rate_limit, processing
+    message: Mapped[str] = mapped_column(String(500))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    request_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

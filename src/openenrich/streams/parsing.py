@@ -1,0 +1,114 @@
+"""The two ingest body shapes, parsed without building Python objects for the events.
+
+`POST /ingest` sends `{"stream_id": …, "data": [event, …]}`; `POST /v1/streams/ingest`
+sends one envelope `{"timestamp", "source", "event", "metadata"?}` or an array of them.
+msgspec splits the body into raw JSON slices; each event is kept as the bytes the client
+sent, and only what must be checked is decoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from openenrich.errors import BadRequest, InvalidRequest
+
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
+_ANY = msgspec.json.Decoder()
+
+
+def _first_byte(raw: msgspec.Raw | bytes) -> int:
+    view = memoryview(raw)
+    return view[0] if len(view) else 0
+
+
+def is_object(raw: msgspec.Raw | bytes) -> bool:
+    return _first_byte(raw) == ord("{")
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Events bound for a stream, each the raw JSON of one stored row."""
+
+    stream_id: str
+    rows: list[msgspec.Raw]
+    array: bytes  # the rows as one JSON array, as received when possible
+    checked: list[msgspec.Raw]  # what strict validation checks, one per row
+    event_time: tuple[int, int] | None = None  # (min, max) Unix microseconds
+
+
+def parse_ingest(body: bytes) -> Events:
+    """`{"stream_id": …, "data": […]}` with the reference's error messages."""
+    try:
+        fields = _FIELDS.decode(body)
+    except msgspec.ValidationError:
+        raise BadRequest("Request body must be a JSON object") from None
+    except msgspec.DecodeError:
+        raise BadRequest("Invalid JSON") from None
+    raw_id = fields.get("stream_id")
+    stream_id = _ANY.decode(raw_id) if raw_id is not None else None
+    if not isinstance(stream_id, str) or not stream_id:
+        raise BadRequest("stream_id is required")
+    data = fields.get("data")
+    if data is None or _first_byte(data) != ord("["):
+        raise BadRequest("data must be an array")
+    rows = _ARRAY.decode(data)
+    if not rows:
+        raise BadRequest("data array is empty")
+    return Events(stream_id, rows, bytes(data), rows)
+
+
+def _detail(message: str) -> InvalidRequest:
+    return InvalidRequest(message, code="invalid_format")
+
+
+def _timestamp(raw: msgspec.Raw | None) -> int:
+    if raw is None:
+        raise _detail("The 'timestamp' field is required.")
+    value: Any = _ANY.decode(raw)
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _detail("The 'timestamp' field must be a valid ISO 8601 string.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def parse_envelopes(body: bytes, stream_id: str) -> Events:
+    """One envelope or an array of them; every envelope must be valid."""
+    try:
+        first = _first_byte(body.lstrip())
+        envelopes = _ARRAY.decode(body) if first == ord("[") else [msgspec.Raw(body.strip())]
+        if not envelopes:
+            raise _detail("The request body is an empty array.")
+        parsed = [_FIELDS.decode(envelope) for envelope in envelopes]
+    except msgspec.ValidationError:
+        raise _detail("The request body must be a JSON object (or an array of objects).") from None
+    except msgspec.DecodeError:
+        raise _detail("The request body is not valid JSON.") from None
+    times: list[int] = []
+    checked: list[msgspec.Raw] = []
+    for fields in parsed:
+        times.append(_timestamp(fields.get("timestamp")))
+        source = fields.get("source")
+        source_value = _ANY.decode(source) if source is not None else None
+        if not isinstance(source_value, str) or not source_value:
+            raise _detail("The 'source' field is required and must be a non-empty string.")
+        event = fields.get("event")
+        if event is None:
+            raise _detail("The 'event' field is required.")
+        if not is_object(event):
+            raise _detail("The 'event' field must be an object of key-value pairs.")
+        metadata = fields.get("metadata")
+        if metadata is not None and not is_object(metadata) and bytes(metadata) != b"null":
+            raise _detail("The 'metadata' field must be an object.")
+        checked.append(event)
+    array = b"[" + b",".join(bytes(envelope) for envelope in envelopes) + b"]"
+    return Events(stream_id, envelopes, array, checked, (min(times), max(times)))

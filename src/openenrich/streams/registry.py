@@ -1,0 +1,77 @@
+"""Stream configurations as ingest sees them, cached briefly in process.
+
+Ingest looks its stream up on every request; the cache keeps that off the database. A
+change made through this process is seen at once; one made by another process is seen
+within `stream_cache_seconds`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from openenrich.db import Database
+from openenrich.streams.fields import EventValidator, declared_types
+from openenrich.streams.models import Stream
+from openenrich.tenancy.service import Tenant
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    stream_id: str
+    schema_mode: str
+    fields: dict[str, Any] | None
+    version: int
+    validator: EventValidator | None = field(default=None, compare=False)
+
+    @property
+    def declared(self) -> dict[str, str]:
+        return declared_types(self.fields)
+
+
+def config_of(stream: Stream) -> StreamConfig:
+    strict = stream.schema_mode == "strict"
+    return StreamConfig(
+        stream_id=stream.stream_id,
+        schema_mode=stream.schema_mode,
+        fields=stream.fields,
+        version=stream.version,
+        validator=EventValidator(stream.fields or {}) if strict else None,
+    )
+
+
+_LOOKUP = select(Stream)
+
+
+class StreamRegistry:
+    def __init__(self, database: Database, ttl: float) -> None:
+        self._database = database
+        self._ttl = ttl
+        self._cache: dict[tuple[str, str, str], tuple[StreamConfig, float]] = {}
+
+    async def get(self, tenant: Tenant, stream_id: str) -> StreamConfig | None:
+        key = (tenant.org_id, tenant.environment.value, stream_id)
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        stream = await self._database.read(
+            lambda connection: connection.execute(
+                select(Stream.__table__).where(
+                    Stream.org_id == key[0],
+                    Stream.environment == key[1],
+                    Stream.stream_id == stream_id,
+                )
+            ).one_or_none()
+        )
+        if stream is None:
+            self._cache.pop(key, None)
+            return None
+        config = config_of(Stream(**stream._mapping))
+        self._cache[key] = (config, time.monotonic() + self._ttl)
+        return config
+
+    def invalidate(self, tenant: Tenant, stream_id: str) -> None:
+        self._cache.pop((tenant.org_id, tenant.environment.value, stream_id), None)

@@ -1,0 +1,349 @@
+"""HTTP for the event-streams surface. Errors: `{"error": "…"}`; on /v1/streams/ingest
+`{"error": "<code>", "detail": "…"}`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from openenrich.errors import InvalidRequest, OpenEnrichError, RateLimited
+from openenrich.http.responses import JSONBody
+from openenrich.http.session import DbSession
+from openenrich.ids import isoformat
+from openenrich.streams import service
+from openenrich.streams.connect import connection_details
+from openenrich.streams.models import Stream
+from openenrich.streams.parsing import parse_envelopes, parse_ingest
+from openenrich.tenancy.dependencies import (
+    AdminPrincipal,
+    CurrentPrincipal,
+    ReaderPrincipal,
+    authenticated,
+)
+from openenrich.tenancy.service import Principal
+
+router = APIRouter(tags=["streams"])
+
+
+def streams_of(request: Request) -> service.Streams:
+    streams: service.Streams = request.app.state.streams
+    return streams
+
+
+def _error_kind(error: OpenEnrichError) -> str:
+    if error.status_code == 429:
+        return "rate_limit"
+    if error.status_code >= 500:
+        return "processing"
+    return "validation"
+
+
+def _record_failure(
+    request: Request,
+    principal: Principal,
+    error: OpenEnrichError,
+    *,
+    stream_id: str | None,
+    body: bytes | None,
+) -> None:
+    stats = streams_of(request).stats
+    stats.count(principal.tenant, errors=1)
+    stats.error(
+        principal.tenant,
+        kind=_error_kind(error),
+        message=error.message,
+        endpoint=request.url.path,
+        stream_id=stream_id,
+        body=body,
+    )
+
+
+def _record_rejections(
+    request: Request,
+    principal: Principal,
+    result: service.Ingested,
+    *,
+    stream_id: str | None,
+    body: bytes,
+) -> None:
+    """Strict mode sent events to the dead-letter queue: that shows on /errors."""
+    streams_of(request).stats.error(
+        principal.tenant,
+        kind="schema_rejection",
+        message=service.describe_rejections(result.rejections),
+        endpoint=request.url.path,
+        stream_id=stream_id,
+        body=body,
+    )
+
+
+async def ingest_principal(request: Request, response: Response) -> Principal:
+    """`authenticated`, plus: a rate-limited ingest request shows on /errors and /stats."""
+    try:
+        return await authenticated(request, response)
+    except RateLimited as error:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is not None:
+            _record_failure(request, principal, error, stream_id=None, body=None)
+        raise
+
+
+IngestPrincipal = Annotated[Principal, Depends(ingest_principal)]
+
+
+@router.post("/ingest", summary="Send a batch of events to a stream")
+async def ingest(request: Request, principal: IngestPrincipal) -> Response:
+    body = await request.body()
+    stream_id = None
+    try:
+        events = parse_ingest(body)
+        stream_id = events.stream_id
+        result = await service.ingest(streams_of(request), principal, events)
+    except OpenEnrichError as error:
+        _record_failure(request, principal, error, stream_id=stream_id, body=body)
+        raise
+    answer: dict[str, Any] = {"accepted": result.accepted, "buffered": result.buffered}
+    if result.rejected:
+        answer["rejected"] = result.rejected
+        _record_rejections(request, principal, result, stream_id=stream_id, body=body)
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+@router.post("/v1/streams/ingest", summary="Send one event envelope (or an array of them)")
+async def stream_ingest(
+    request: Request,
+    principal: IngestPrincipal,
+    x_stream_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    body = await request.body()
+    try:
+        if not x_stream_id:
+            raise InvalidRequest("The X-Stream-Id header is required.", code="invalid_format")
+        events = parse_envelopes(body, x_stream_id)
+        result = await service.ingest(streams_of(request), principal, events)
+    except OpenEnrichError as error:
+        _record_failure(request, principal, error, stream_id=x_stream_id, body=body)
+        raise
+    answer: dict[str, Any] = {
+        "status": "accepted",
+        "ingested_bytes": len(body),
+        "stream_id": x_stream_id,
+    }
+    if result.rejected:
+        answer["rejected"] = result.rejected
+        _record_rejections(request, principal, result, stream_id=x_stream_id, body=body)
+    return Response(orjson.dumps(answer), media_type="application/json")
+
+
+# -- stream configuration ----------------------------------------------------------------
+
+
+class StreamBody(BaseModel):
+    """Create: `stream_id` required. Update: any subset of the fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stream_id: Any = None
+    fields: Any = None
+    template: Any = None
+    schema_mode: Any = None
+    webhook_url: Any = None
+
+
+def _stream(stream: Stream) -> dict[str, Any]:
+    return {
+        "stream_id": stream.stream_id,
+        "schema_mode": stream.schema_mode,
+        "template": stream.template,
+        "fields": stream.fields,
+        "created_at": isoformat(stream.created_at),
+    }
+
+
+@router.get("/streams", summary="List streams")
+async def list_streams(principal: CurrentPrincipal, session: DbSession) -> JSONBody:
+    streams = await service.list_streams(session, principal.tenant)
+    return JSONBody({"streams": [_stream(stream) for stream in streams]})
+
+
+@router.post("/streams", status_code=201, summary="Create a stream")
+async def create_stream(
+    body: StreamBody, request: Request, principal: CurrentPrincipal, session: DbSession
+) -> JSONBody:
+    stream = await service.create_stream(
+        session,
+        principal.tenant,
+        stream_id=body.stream_id,
+        schema_mode=body.schema_mode or "flex",
+        fields=body.fields,
+        template=body.template,
+        webhook_url=body.webhook_url,
+    )
+    streams_of(request).registry.invalidate(principal.tenant, stream.stream_id)
+    return JSONBody(_stream(stream), status_code=201)
+
+
+@router.put("/streams/{stream_id}", summary="Update a stream (only the fields given)")
+async def update_stream(
+    stream_id: str,
+    body: StreamBody,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> JSONBody:
+    stream = await service.update_stream(
+        session, principal.tenant, stream_id, body.model_dump(exclude_unset=True)
+    )
+    streams_of(request).registry.invalidate(principal.tenant, stream_id)
+    return JSONBody(_stream(stream))
+
+
+@router.delete("/streams/{stream_id}", summary="Delete a stream's configuration (data stays)")
+async def delete_stream(
+    stream_id: str, request: Request, principal: CurrentPrincipal, session: DbSession
+) -> JSONBody:
+    await service.delete_stream(session, principal.tenant, stream_id)
+    streams_of(request).registry.invalidate(principal.tenant, stream_id)
+    return JSONBody({"stream_id": stream_id, "deleted": True})
+
+
+@router.post("/streams/{stream_id}/flush", summary="Write a stream's buffered events now")
+async def flush_stream(
+    stream_id: str, request: Request, principal: AdminPrincipal, session: DbSession
+) -> JSONBody:
+    files = await service.flush(streams_of(request), session, principal.tenant, stream_id)
+    return JSONBody(
+        {
+            "stream_id": stream_id,
+            "files": [
+                {
+                    "path": file.location,
+                    "kind": file.kind,
+                    "date": file.day.isoformat(),
+                    "rows": file.rows,
+                    "bytes": file.bytes,
+                }
+                for file in files
+            ],
+        }
+    )
+
+
+@router.get("/streams/{stream_id}/dlq", summary="Events strict mode rejected")
+async def dead_letters(
+    stream_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    days: Annotated[int, Query(ge=1, le=3650)] = 7,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONBody:
+    return JSONBody(
+        await service.dead_letters(
+            streams_of(request), session, principal.tenant, stream_id, days, limit
+        )
+    )
+
+
+@router.get("/streams/{stream_id}/schema-events", summary="Schema changes (evolve mode)")
+async def schema_events(
+    stream_id: str,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    days: Annotated[int, Query(ge=1, le=3650)] = 7,
+) -> JSONBody:
+    return JSONBody(await service.schema_events(session, principal.tenant, stream_id, days))
+
+
+# -- usage, stats, errors, connect, query ---------------------------------------------------
+
+
+@router.get("/usage", summary="Events, bytes and files stored, per day and stream")
+async def usage(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    stream_id: str | None = None,
+) -> JSONBody:
+    return JSONBody(await service.usage(session, principal.tenant, start_date, end_date, stream_id))
+
+
+@router.get("/stats", summary="Ingest requests, events and errors: this hour, per minute, per hour")
+async def stats(request: Request, principal: CurrentPrincipal, session: DbSession) -> JSONBody:
+    return JSONBody(await service.live_stats(streams_of(request), session, principal.tenant))
+
+
+@router.get("/errors", summary="Recent ingest errors")
+async def errors(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    stream_id: str | None = None,
+) -> JSONBody:
+    return JSONBody(
+        await service.recent_errors(
+            streams_of(request), session, principal.tenant, limit, stream_id
+        )
+    )
+
+
+@router.get("/connect", summary="Where your Parquet files are, and SQL to read them directly")
+async def connect(request: Request, principal: CurrentPrincipal) -> JSONBody:
+    streams = streams_of(request)
+    return JSONBody(connection_details(streams.settings, streams.storage, principal.tenant))
+
+
+class QueryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(max_length=100_000)
+
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+@router.post("/query", summary="Read-only SQL (DuckDB) over your streams")
+async def query(
+    body: QueryBody, request: Request, principal: ReaderPrincipal, session: DbSession
+) -> Response:
+    result = await service.query(streams_of(request), session, principal.tenant, body.sql)
+    accept = request.headers.get("accept", "")
+    truncated = {"X-Result-Truncated": "true" if result.truncated else "false"}
+    if "text/csv" in accept:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(result.table, sink)
+        return Response(sink.getvalue().to_pybytes(), media_type="text/csv", headers=truncated)
+    if ARROW_STREAM in accept:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, result.table.schema) as writer:
+            writer.write_table(result.table)
+        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM, headers=truncated)
+    answer = {
+        "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
+        "rows": [list(row.values()) for row in result.table.to_pylist()],
+        "row_count": result.table.num_rows,
+        "truncated": result.truncated,
+    }
+    return Response(
+        orjson.dumps(answer, default=_json_value, option=orjson.OPT_NON_STR_KEYS),
+        media_type="application/json",
+        headers=truncated,
+    )
+
+
+def _json_value(value: object) -> object:
+    """What orjson does not know: decimals (DuckDB sums are HUGEINT) as numbers, the rest as
+    text."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,71 @@
+"""Building the streams surface's long-lived parts at startup, and stopping them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine
+from openenrich.lake.query import QuerySandbox
+from openenrich.lake.storage import LakeStorage
+from openenrich.streams import service
+from openenrich.streams.registry import StreamRegistry
+from openenrich.streams.stats import StreamStats
+from openenrich.tenancy.roles import Environment
+from openenrich.tenancy.service import Tenant
+
+logger = logging.getLogger("openenrich.streams")
+
+
+async def start(settings: Settings, database: Database) -> service.Streams:
+    storage = LakeStorage(settings)
+    registry = StreamRegistry(database, settings.stream_cache_seconds)
+    stats = StreamStats(database, settings.stats_flush_seconds)
+
+    async def declared_columns(key: BufferKey, version: int) -> Mapping[str, str] | None:
+        """A strict stream's declared types, if the batch was validated against them."""
+        tenant = Tenant(key.org_id, Environment(key.environment))
+        config = await registry.get(tenant, key.stream_id)
+        if config is None or config.schema_mode != "strict" or config.version != version:
+            return None
+        return config.declared
+
+    async def on_flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
+        await service.track_schema(session, files)
+
+    def on_flush_error(key: BufferKey, error: BaseException) -> None:
+        stats.error(
+            Tenant(key.org_id, Environment(key.environment)),
+            kind="processing",
+            message=f"writing events to the lake failed (will retry): {error}",
+            endpoint="flush",
+            stream_id=key.stream_id,
+        )
+
+    engine = LakeEngine(
+        settings,
+        database,
+        storage,
+        declared_columns=declared_columns,
+        on_flushed=on_flushed,
+        on_flush_error=on_flush_error,
+    )
+    await engine.start()
+    stats.start()
+    sandbox = QuerySandbox(
+        storage, threads=settings.query_threads, memory_limit=settings.query_memory_limit
+    )
+    return service.Streams(settings, storage, engine, registry, stats, sandbox)
+
+
+async def stop(streams: service.Streams) -> None:
+    await streams.engine.stop()
+    await streams.stats.stop()
+
+
+__all__ = ["start", "stop", "timedelta"]

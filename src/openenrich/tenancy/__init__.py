@@ -1,0 +1,1 @@
+"""Organisations, their live and test environments, API keys, roles, plans and rate limits."""

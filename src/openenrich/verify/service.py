@@ -1,0 +1,466 @@
+"""Verification runs: creation (idempotent), the run resource, approval, cancel, threads,
+workflows and usage. Nothing here imports the web framework or commits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.billing import service as billing
+from openenrich.config import Settings
+from openenrich.db import Database, table
+from openenrich.errors import Conflict, InvalidRequest, NotFound
+from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.jobs import service as jobs
+from openenrich.jobs.models import TERMINAL, Job
+from openenrich.jobs.notify import JobHub
+from openenrich.jobs.worker import resume
+from openenrich.tenancy.service import Principal, Tenant
+from openenrich.verify import queries
+from openenrich.verify.models import IdempotencyKey, Run, Thread, Workflow
+from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
+from openenrich.webhooks import service as webhooks
+
+RUN_KIND = "verify.run"
+METADATA_LIMIT = 2048
+
+
+def public_status(status: str) -> str:
+    """The job runtime's `parked` is the reference's `requires_approval`."""
+    return "requires_approval" if status == "parked" else status
+
+
+def _time(moment: Any) -> str | None:
+    return isoformat(moment) if moment is not None else None
+
+
+def _number(value: Decimal) -> float | int:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# -- the run resource ----------------------------------------------------------------------
+
+
+def render(run: Any, calls: Sequence[Any]) -> dict[str, Any]:
+    """The run resource, every field of the reference's, from a `queries.RUN` row and its
+    `queries.CALLS` rows. `credits_used` is what the run's billed checks cost: the same
+    numbers the ledger holds (both are written in one transaction)."""
+    credits_used = sum((c.credits for c in calls if c.billed), Decimal(0))
+    steps: list[dict[str, Any]] = [
+        {
+            "type": "tool_call",
+            "name": c.name,
+            "status": c.status,
+            "id": c.id,
+            "credits": _number(c.credits),
+        }
+        for c in calls
+    ]
+    if run.report is not None:
+        steps.append({"type": "report"})
+    if run.answer:
+        steps.append({"type": "text", "content": run.answer})
+    status = public_status(run.status)
+    return {
+        "id": run.id,
+        "thread_id": run.thread_id,
+        "status": status,
+        "input": {"message": run.message, "workflow": run.workflow},
+        "answer": run.answer,
+        "steps": steps,
+        "report": run.report,
+        "report_url": None,
+        "plan": run.plan if status == "requires_approval" else None,
+        "error": run.error,
+        "credits_used": _number(credits_used),
+        "tool_calls": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "status": c.status,
+                "billed": c.billed,
+                "credits": _number(c.credits),
+                "latency_ms": c.latency_ms,
+            }
+            for c in calls
+        ],
+        "metadata": run.metadata_,
+        "created_at": _time(run.created_at),
+        "started_at": _time(run.started_at),
+        "completed_at": _time(run.finished_at) if run.status in TERMINAL else None,
+    }
+
+
+def _not_found(run_id: str) -> NotFound:
+    return NotFound("Run not found", run_id=run_id)
+
+
+async def resource(session: AsyncSession, tenant: Tenant, run_id: str) -> dict[str, Any]:
+    """The run as this session sees it (its own writes included)."""
+    params = {"run_id": run_id, "org_id": tenant.org_id, "environment": tenant.environment.value}
+    run = (await session.execute(queries.RUN, params)).one_or_none()
+    if run is None:
+        raise _not_found(run_id)
+    calls = list(await session.execute(queries.CALLS, {"run_id": run_id}))
+    return render(run, calls)
+
+
+async def read_resource(database: Database, tenant: Tenant, run_id: str) -> dict[str, Any]:
+    """The run as committed, read on the fastest path (for GETs, long-polls)."""
+    found = await database.read(
+        lambda connection: queries.run_rows(
+            connection, run_id, tenant.org_id, tenant.environment.value
+        )
+    )
+    if found is None:
+        raise _not_found(run_id)
+    return render(*found)
+
+
+async def load(session: AsyncSession, tenant: Tenant, run_id: str) -> tuple[Run, Job]:
+    row = (
+        await session.execute(
+            select(Run, Job)
+            .join(Job, Job.id == Run.id)
+            .where(
+                Run.id == run_id,
+                Run.org_id == tenant.org_id,
+                Run.environment == tenant.environment.value,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise _not_found(run_id)
+    run, job = row
+    return run, job
+
+
+async def announce_end(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str) -> None:
+    """After a run reached a terminal status: its last event and its webhook."""
+    body = await resource(session, tenant, run_id)
+    await jobs.append_event(
+        session,
+        hub,
+        run_id,
+        "run.completed",
+        {"status": body["status"], "credits_used": body["credits_used"], "report_url": None},
+    )
+    await webhooks.enqueue(session, hub, tenant, f"run.{body['status']}", body)
+
+
+# -- workflows -----------------------------------------------------------------------------
+
+
+async def custom_workflows(session: AsyncSession, tenant: Tenant) -> dict[str, Workflow]:
+    rows = await session.scalars(
+        select(Workflow).where(
+            Workflow.org_id == tenant.org_id, Workflow.environment == tenant.environment.value
+        )
+    )
+    return {row.slug: row for row in rows}
+
+
+def spec_of(workflow: Workflow | queries.AnyRow) -> WorkflowSpec:
+    return WorkflowSpec(
+        workflow.slug,
+        workflow.name,
+        workflow.description,
+        checks_in(workflow.content),
+        scope="org",
+        is_active=workflow.is_active,
+        content=workflow.content,
+    )
+
+
+async def find_workflow(session: AsyncSession, tenant: Tenant, slug: str) -> WorkflowSpec:
+    """The workflow a run may follow: the organisation's own, else the built-in."""
+    custom = (
+        await session.execute(
+            queries.WORKFLOW,
+            {"org_id": tenant.org_id, "environment": tenant.environment.value, "slug": slug},
+        )
+    ).one_or_none()
+    spec = spec_of(custom) if custom is not None else BUILT_IN.get(slug)
+    if spec is None or not spec.is_active:
+        raise NotFound(f"Workflow '{slug}' not found", code="workflow_not_found")
+    return spec
+
+
+async def list_workflows(session: AsyncSession, tenant: Tenant) -> list[dict[str, Any]]:
+    custom = await custom_workflows(session, tenant)
+    listed = []
+    for slug, builtin in BUILT_IN.items():
+        if slug not in custom:
+            listed.append(_workflow_out(builtin))
+    listed += [_workflow_out(spec_of(row)) for row in custom.values()]
+    return listed
+
+
+def _workflow_out(spec: WorkflowSpec) -> dict[str, Any]:
+    return {
+        "slug": spec.slug,
+        "name": spec.name,
+        "description": spec.description,
+        "scope": spec.scope,
+        "is_active": spec.is_active,
+        "checks": list(spec.checks),
+    }
+
+
+async def save_workflow(
+    session: AsyncSession, tenant: Tenant, slug: str, changes: dict[str, Any], *, create: bool
+) -> dict[str, Any]:
+    existing = (await custom_workflows(session, tenant)).get(slug)
+    if create and existing is not None:
+        raise Conflict(f"Workflow '{slug}' already exists", code="workflow_exists")
+    if not create and existing is None:
+        raise NotFound(f"Workflow '{slug}' not found", code="workflow_not_found")
+    workflow = existing or Workflow(
+        id=new_id("wf"),
+        org_id=tenant.org_id,
+        environment=tenant.environment.value,
+        slug=slug,
+        name=changes.get("name") or slug.replace("-", " ").title(),
+        description="",
+        content="",
+        is_active=True,
+    )
+    for field in ("name", "description", "content", "is_active"):
+        if field in changes and changes[field] is not None:
+            setattr(workflow, field, changes[field])
+    if not checks_in(workflow.content):
+        raise InvalidRequest(
+            "content: name at least one check, e.g. `pan_verification` (see GET /api/v1/workflows)"
+        )
+    workflow.updated_at = utcnow()
+    session.add(workflow)
+    await session.flush()
+    return _workflow_out(spec_of(workflow))
+
+
+# -- creating runs ---------------------------------------------------------------------------
+
+_INSERT_THREAD = table(Thread).insert()
+_INSERT_RUN = table(Run).insert()
+_INSERT_IDEMPOTENCY_KEY = table(IdempotencyKey).insert()
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    message: str
+    workflow: str | None
+    thread_id: str | None
+    metadata: dict[str, Any] | None
+    stream: bool
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_metadata(metadata: dict[str, Any] | None) -> None:
+    if metadata is not None and len(orjson.dumps(metadata)) > METADATA_LIMIT:
+        raise InvalidRequest(f"metadata: must be at most {METADATA_LIMIT} bytes of JSON")
+
+
+class IdempotencyRace(Exception):
+    """Another request with the same Idempotency-Key committed first: read its run."""
+
+
+async def replay(
+    session: AsyncSession,
+    hub: JobHub,
+    tenant: Tenant,
+    key: str,
+    digest: str,
+) -> dict[str, Any] | None:
+    """The run an earlier request with this key made (an interrupted one is given back to
+    the workers, under the same id); None if the key is new."""
+    existing = await session.scalar(
+        select(IdempotencyKey).where(
+            IdempotencyKey.org_id == tenant.org_id,
+            IdempotencyKey.environment == tenant.environment.value,
+            IdempotencyKey.key == key,
+        )
+    )
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise Conflict(
+            "This Idempotency-Key was used with a different request body",
+            code="idempotency_key_reuse",
+            run_id=existing.run_id,
+        )
+    await jobs.transition(
+        session,
+        hub,
+        existing.run_id,
+        from_statuses=["interrupted"],
+        to="queued",
+        finished_at=None,
+        error=None,
+    )
+    return await resource(session, tenant, existing.run_id)
+
+
+async def active_runs(session: AsyncSession, api_key_id: str) -> int:
+    """Queued and running runs of a key (parked approvals do not count)."""
+    return int(await session.scalar(queries.ACTIVE_RUNS, {"api_key_id": api_key_id}) or 0)
+
+
+async def create_run(
+    session: AsyncSession,
+    hub: JobHub,
+    principal: Principal,
+    new: NewRun,
+    *,
+    auto_approve: bool,
+    idempotency: tuple[str, str] | None,
+) -> str:
+    """Insert the run and its job; returns the run's id. The caller commits."""
+    tenant = principal.tenant
+    check_metadata(new.metadata)
+    workflow = await find_workflow(session, tenant, new.workflow) if new.workflow else None
+    await billing.admit(session, tenant, principal.plan)
+    if new.thread_id is not None:
+        thread = await session.get(Thread, new.thread_id)
+        if thread is None or (thread.org_id, thread.environment) != (
+            tenant.org_id,
+            tenant.environment.value,
+        ):
+            raise NotFound("Thread not found")
+        thread_id = thread.id
+    else:
+        thread_id = new_id("th")
+    run_id = new_id("run")
+    now = utcnow()
+    owner = {"org_id": tenant.org_id, "environment": tenant.environment.value}
+    if new.thread_id is None:
+        await session.execute(_INSERT_THREAD, {"id": thread_id, "created_at": now, **owner})
+    await session.execute(
+        _INSERT_RUN,
+        {
+            "id": run_id,
+            "thread_id": thread_id,
+            "api_key_id": principal.key_id,
+            "message": new.message,
+            "workflow": workflow.slug if workflow else None,
+            "metadata": new.metadata,
+            "auto_approve": auto_approve,
+            "answer": None,
+            "report": None,
+            "plan": None,
+            "created_at": now,
+            **owner,
+        },
+    )
+    if idempotency is not None:
+        key, digest = idempotency
+        await session.execute(
+            _INSERT_IDEMPOTENCY_KEY,
+            {"key": key, "request_hash": digest, "run_id": run_id, "created_at": now, **owner},
+        )
+    await jobs.create(
+        session, hub, job_id=run_id, tenant=tenant, kind=RUN_KIND, input={"run_id": run_id}
+    )
+    await jobs.append_event(
+        session, hub, run_id, "run.created", {"run_id": run_id, "thread_id": thread_id}
+    )
+    return run_id
+
+
+async def purge_idempotency_keys(session: AsyncSession, settings: Settings) -> None:
+    """Keys are kept `idempotency_ttl_hours` (at least 24)."""
+    cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_hours)
+    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
+
+
+# -- approval, cancel, threads, usage ----------------------------------------------------------
+
+
+async def decide(
+    session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str, decision: str
+) -> dict[str, Any]:
+    run, _ = await load(session, tenant, run_id)
+    if decision == "approved":
+        won = await resume(session, hub, run_id, approved=True)
+        if not won:
+            raise Conflict(
+                "This run is not awaiting approval", code="not_awaiting_approval", run_id=run_id
+            )
+        run.plan = None
+        await session.flush()
+        return await resource(session, tenant, run_id)
+    won = await jobs.transition(session, hub, run_id, from_statuses=["parked"], to="cancelled")
+    if not won:
+        raise Conflict(
+            "This run is not awaiting approval", code="not_awaiting_approval", run_id=run_id
+        )
+    await announce_end(session, hub, tenant, run_id)
+    return await resource(session, tenant, run_id)
+
+
+async def cancel(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str) -> dict[str, Any]:
+    """Cancel at once; a worker running the run stops at its next step. Work already done
+    stays billed and what the answer says so far stays on the run."""
+    await load(session, tenant, run_id)
+    won = await jobs.transition(
+        session,
+        hub,
+        run_id,
+        from_statuses=["queued", "running", "parked"],
+        to="cancelled",
+        cancel_requested=True,
+    )
+    if not won:
+        raise Conflict("This run has already finished", code="not_cancellable", run_id=run_id)
+    await announce_end(session, hub, tenant, run_id)
+    return await resource(session, tenant, run_id)
+
+
+async def thread_runs(
+    session: AsyncSession, tenant: Tenant, thread_id: str, limit: int, offset: int
+) -> dict[str, Any]:
+    thread = await session.get(Thread, thread_id)
+    if thread is None or (thread.org_id, thread.environment) != (
+        tenant.org_id,
+        tenant.environment.value,
+    ):
+        raise NotFound("Thread not found")
+    ids = list(
+        await session.scalars(
+            select(Run.id)
+            .where(Run.thread_id == thread_id)
+            .order_by(Run.created_at.desc(), Run.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    total = await session.scalar(
+        select(func.count()).select_from(Run).where(Run.thread_id == thread_id)
+    )
+    runs = [await resource(session, tenant, run_id) for run_id in ids]
+    return {
+        "thread_id": thread_id,
+        "runs": runs,
+        "limit": limit,
+        "offset": offset,
+        "total": int(total or 0),
+    }
+
+
+async def usage(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    current = await billing.balance(session, principal.tenant, principal.plan)
+    return {
+        "credits_used": _number(current.used),
+        "credits_remaining": None if current.remaining is None else _number(current.remaining),
+        "max_credits": None if current.maximum is None else _number(current.maximum),
+    }

@@ -1,0 +1,64 @@
+"""The verification run as a job: its executor and what happens when it cannot finish."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.jobs import service as jobs
+from openenrich.jobs.models import Job
+from openenrich.jobs.notify import JobHub
+from openenrich.jobs.worker import JobSpec
+from openenrich.tenancy.roles import Environment
+from openenrich.tenancy.service import Tenant
+from openenrich.verify import service
+from openenrich.verify.executor import RunExecutor, execute_run
+
+
+def _tenant(job: Job) -> Tenant:
+    return Tenant(job.org_id, Environment(job.environment))
+
+
+async def interrupt(session: AsyncSession, hub: JobHub, job: Job) -> None:
+    """Its worker died: `interrupted`, safe to retry with the same Idempotency-Key."""
+    if await jobs.transition(
+        session, hub, job.id, from_statuses=["running"], to="interrupted", owner=job.lease_owner
+    ):
+        await service.announce_end(session, hub, _tenant(job), job.id)
+
+
+async def expire_approval(session: AsyncSession, hub: JobHub, job: Job) -> None:
+    """Nobody decided on the plan in time: `cancelled`."""
+    if await jobs.transition(session, hub, job.id, from_statuses=["parked"], to="cancelled"):
+        await service.announce_end(session, hub, _tenant(job), job.id)
+
+
+async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseException) -> None:
+    message = "The run failed; work performed is billed. Retry with a fresh Idempotency-Key."
+    if await jobs.transition(
+        session,
+        hub,
+        job.id,
+        from_statuses=["running"],
+        to="failed",
+        owner=job.lease_owner,
+        error={"code": "internal_error", "message": message},
+    ):
+        await service.announce_end(session, hub, _tenant(job), job.id)
+
+
+async def purge_idempotency_keys(database: Database, settings: Settings) -> None:
+    async with database.session() as session:
+        await service.purge_idempotency_keys(session, settings)
+        await session.commit()
+
+
+def run_spec(executor: RunExecutor = execute_run) -> JobSpec:
+    return JobSpec(
+        kind=service.RUN_KIND,
+        handler=executor,
+        on_lost=interrupt,
+        on_park_expired=expire_approval,
+        on_error=fail,
+    )

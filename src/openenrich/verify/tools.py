@@ -1,0 +1,373 @@
+"""The tools a verification run can call: a registry, and the built-in checks.
+
+A tool checks one kind of identifier and has a price in credits. Built-ins register the
+same way a plugin would:
+
+    @register("pan_verification", kind="pan", price="2.0", description="…")
+    async def check_pan(value: str, env: ToolEnv) -> ToolResult: ...
+
+The built-ins here work offline on the identifier itself (formats, checksums, numbering
+plans) or fetch a public web page; registry lookups against government or bureau data
+come with the verification-engine work.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import carrier, geocoder, number_type
+from stdnum import iban as stdnum_iban
+from stdnum.eu import vat as stdnum_vat
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.in_ import aadhaar as stdnum_aadhaar
+from stdnum.in_ import gstin as stdnum_gstin
+from stdnum.us import ein as stdnum_ein
+
+from openenrich.web.guard import UnsafeURL
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    status: str  # success, failed or not_found
+    summary: str  # one sentence for the run's answer
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEnv:
+    """What tools may use: `http` is a shared client that reaches only what the SSRF guard
+    allows (`web.client.guarded_client`)."""
+
+    http: httpx.AsyncClient
+
+
+ToolFunction = Callable[[str, ToolEnv], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    kind: str  # the identifier kind it checks (see verify.identifiers)
+    price: Decimal
+    description: str
+    run: ToolFunction
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def register(
+    name: str, *, kind: str, price: str, description: str
+) -> Callable[[ToolFunction], ToolFunction]:
+    def add(function: ToolFunction) -> ToolFunction:
+        REGISTRY[name] = Tool(name, kind, Decimal(price), description, function)
+        return function
+
+    return add
+
+
+def _reason(error: Exception) -> str:
+    return str(error).strip().rstrip(".")
+
+
+def ok(summary: str, **output: Any) -> ToolResult:
+    return ToolResult("success", summary, output)
+
+
+def bad(summary: str, **output: Any) -> ToolResult:
+    return ToolResult("failed", summary, output)
+
+
+# -- India ------------------------------------------------------------------------------
+
+PAN_HOLDERS = {
+    "P": "individual",
+    "C": "company",
+    "H": "Hindu undivided family",
+    "F": "firm",
+    "A": "association of persons",
+    "T": "trust",
+    "B": "body of individuals",
+    "L": "local authority",
+    "J": "artificial juridical person",
+    "G": "government",
+}
+
+
+@register(
+    "pan_verification", kind="pan", price="2.0", description="Indian PAN: format and holder type"
+)
+async def check_pan(value: str, env: ToolEnv) -> ToolResult:
+    pan = value.upper()
+    if not re.fullmatch(r"[A-Z]{5}\d{4}[A-Z]", pan):
+        return bad(f"PAN {value} is not in the PAN format (AAAAA9999A).", valid_format=False)
+    holder = PAN_HOLDERS.get(pan[3])
+    summary = f"PAN {pan} is well formed" + (f" (holder: {holder})." if holder else ".")
+    if holder is None:
+        summary = f"PAN {pan} is well formed; its 4th letter '{pan[3]}' names no known holder type."
+    return ok(summary, pan=pan, valid_format=True, holder_type=holder)
+
+
+@register(
+    "aadhaar_verification",
+    kind="aadhaar",
+    price="2.0",
+    description="Aadhaar number: Verhoeff checksum",
+)
+async def check_aadhaar(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        number = stdnum_aadhaar.validate(value)
+    except StdnumError as error:
+        return bad(f"Aadhaar {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(
+        f"Aadhaar XXXX XXXX {number[-4:]} passes its checksum.", valid=True, last4=number[-4:]
+    )
+
+
+@register(
+    "gstin_verification",
+    kind="gstin",
+    price="1.5",
+    description="Indian GSTIN: checksum, state, PAN",
+)
+async def check_gstin(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        gstin = stdnum_gstin.validate(value)
+    except StdnumError as error:
+        return bad(f"GSTIN {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(
+        f"GSTIN {gstin} is valid (state code {gstin[:2]}, PAN {gstin[2:12]}).",
+        valid=True,
+        state_code=gstin[:2],
+        pan=gstin[2:12],
+    )
+
+
+@register("uan_verification", kind="uan", price="1.5", description="Indian UAN (EPFO): format")
+async def check_uan(value: str, env: ToolEnv) -> ToolResult:
+    if not re.fullmatch(r"\d{12}", value):
+        return bad(f"UAN {value} is not 12 digits.", valid=False)
+    return ok(f"UAN ending {value[-4:]} is well formed.", valid=True)
+
+
+RTO_STATES = {
+    "AP": "Andhra Pradesh",
+    "AR": "Arunachal Pradesh",
+    "AS": "Assam",
+    "BR": "Bihar",
+    "CG": "Chhattisgarh",
+    "DL": "Delhi",
+    "GA": "Goa",
+    "GJ": "Gujarat",
+    "HR": "Haryana",
+    "HP": "Himachal Pradesh",
+    "JH": "Jharkhand",
+    "JK": "Jammu and Kashmir",
+    "KA": "Karnataka",
+    "KL": "Kerala",
+    "LA": "Ladakh",
+    "MP": "Madhya Pradesh",
+    "MH": "Maharashtra",
+    "MN": "Manipur",
+    "ML": "Meghalaya",
+    "MZ": "Mizoram",
+    "NL": "Nagaland",
+    "OD": "Odisha",
+    "PB": "Punjab",
+    "PY": "Puducherry",
+    "RJ": "Rajasthan",
+    "SK": "Sikkim",
+    "TN": "Tamil Nadu",
+    "TS": "Telangana",
+    "TR": "Tripura",
+    "UK": "Uttarakhand",
+    "UP": "Uttar Pradesh",
+    "WB": "West Bengal",
+    "AN": "Andaman and Nicobar",
+    "CH": "Chandigarh",
+    "DD": "Dadra, Nagar Haveli, Daman and Diu",
+    "LD": "Lakshadweep",
+}
+
+
+@register(
+    "vehicle_rc_verification",
+    kind="vehicle_rc",
+    price="1.5",
+    description="Indian vehicle registration: format and state",
+)
+async def check_vehicle(value: str, env: ToolEnv) -> ToolResult:
+    plate = re.sub(r"[\s-]", "", value.upper())
+    match = re.fullmatch(r"([A-Z]{2})(\d{1,2})([A-Z]{1,3})(\d{4})", plate)
+    if match is None or match.group(1) not in RTO_STATES:
+        return bad(f"Registration {value} is not an Indian registration number.", valid=False)
+    state = RTO_STATES[match.group(1)]
+    return ok(
+        f"Registration {plate} is well formed (registered in {state}, RTO {match.group(2)}).",
+        valid=True,
+        state=state,
+        rto=match.group(2),
+    )
+
+
+# -- Anywhere -------------------------------------------------------------------------------
+
+
+@register(
+    "mobile_verification",
+    kind="phone",
+    price="1.0",
+    description="Phone number: numbering plan, line type, carrier",
+)
+async def check_phone(value: str, env: ToolEnv) -> ToolResult:
+    if re.search(r"[xX*]", value):
+        return bad(f"Phone {value} is masked; it cannot be checked.", masked=True)
+    try:
+        number = phonenumbers.parse(value, "IN")
+    except phonenumbers.NumberParseException as error:
+        return bad(f"Phone {value} cannot be read: {_reason(error)}.", valid=False)
+    if not phonenumbers.is_valid_number(number):
+        return bad(f"Phone {value} is not a valid number.", valid=False)
+    kind = {
+        phonenumbers.PhoneNumberType.MOBILE: "mobile",
+        phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed line or mobile",
+        phonenumbers.PhoneNumberType.VOIP: "VoIP",
+    }.get(number_type(number), "other")
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    operator = carrier.name_for_number(number, "en") or None
+    region = geocoder.description_for_number(number, "en") or None
+    return ok(
+        f"Phone {formatted} is a valid {kind} number" + (f" ({operator})." if operator else "."),
+        e164=formatted,
+        line_type=kind,
+        carrier=operator,
+        region=region,
+        country_code=number.country_code,
+    )
+
+
+@register("email_verification", kind="email", price="0.5", description="Email address: syntax")
+async def check_email(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        return bad(f"Email {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(
+        f"Email {checked.normalized} is well formed.",
+        normalized=checked.normalized,
+        domain=checked.domain,
+    )
+
+
+@register(
+    "ein_verification", kind="ein", price="1.0", description="US EIN: format and issuing campus"
+)
+async def check_ein(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        ein = stdnum_ein.validate(value)
+        campus = stdnum_ein.get_campus(ein)
+    except StdnumError as error:
+        return bad(f"EIN {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(
+        f"EIN {stdnum_ein.format(ein)} is valid (issued by {campus}).", valid=True, campus=campus
+    )
+
+
+@register(
+    "iban_verification", kind="iban", price="1.0", description="IBAN: country format and checksum"
+)
+async def check_iban(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        iban = stdnum_iban.validate(value)
+    except StdnumError as error:
+        return bad(f"IBAN {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(
+        f"IBAN {stdnum_iban.format(iban)} is valid ({iban[:2]}).", valid=True, country=iban[:2]
+    )
+
+
+@register(
+    "vat_verification",
+    kind="vat",
+    price="1.0",
+    description="EU VAT number: country format and checksum",
+)
+async def check_vat(value: str, env: ToolEnv) -> ToolResult:
+    try:
+        vat = stdnum_vat.validate(value)
+    except StdnumError as error:
+        return bad(f"VAT number {value} is not valid: {_reason(error)}.", valid=False)
+    return ok(f"VAT number {vat} is valid.", valid=True, country=vat[:2])
+
+
+@register(
+    "emirates_id_verification",
+    kind="emirates_id",
+    price="1.5",
+    description="UAE Emirates ID: format and Luhn checksum",
+)
+async def check_emirates_id(value: str, env: ToolEnv) -> ToolResult:
+    digits = re.sub(r"\D", "", value)
+    if len(digits) != 15 or not digits.startswith("784"):
+        return bad(f"Emirates ID {value} is not 15 digits starting with 784.", valid=False)
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = int(char) * (2 if index % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    if total % 10:
+        return bad(f"Emirates ID {value} fails its checksum.", valid=False)
+    return ok(
+        f"Emirates ID ending {digits[-4:]} is valid (born {digits[3:7]}).",
+        valid=True,
+        birth_year=digits[3:7],
+    )
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+@register("website_check", kind="url", price="0.5", description="Website: reachable, status, title")
+async def check_website(value: str, env: ToolEnv) -> ToolResult:
+    started = time.perf_counter()
+    try:
+        async with env.http.stream(
+            "GET", value, headers={"user-agent": "OpenEnrich/verify"}
+        ) as response:
+            head = b""
+            async for chunk in response.aiter_bytes():
+                head += chunk
+                if len(head) > 65536:
+                    break
+    except (UnsafeURL, httpx.InvalidURL) as error:
+        return ToolResult(
+            "not_found",
+            f"Website {value} cannot be checked: {_reason(error)}.",
+            {"reachable": False},
+        )
+    except httpx.HTTPError as error:
+        return bad(f"Website {value} did not answer: {type(error).__name__}.", reachable=False)
+    elapsed = round((time.perf_counter() - started) * 1000)
+    title_match = _TITLE.search(head)
+    title = title_match.group(1).decode("utf-8", "replace").strip()[:200] if title_match else None
+    output = {
+        "reachable": True,
+        "status": response.status_code,
+        "title": title,
+        "host": response.url.host,
+        "response_ms": elapsed,
+    }
+    if response.status_code >= 400:
+        return bad(f"Website {value} answered {response.status_code}.", **output)
+    return ok(
+        f"Website {value} is up ({response.status_code}" + (f", “{title}”)." if title else ")."),
+        **output,
+    )

@@ -1,0 +1,110 @@
+"""Outbound HTTP clients that only reach what the SSRF guard allows.
+
+`guarded_client()` is an `httpx.AsyncClient` whose connections are opened by
+`GuardedBackend`: it resolves the host itself, refuses the connection when an address is
+not public (unless private addresses are allowed), and connects to the address it checked.
+URLs keep their host names, so TLS verifies the certificate against the name the user
+gave, and pooled keep-alive connections are shared safely between requests. A request
+hook refuses schemes other than https (http too when private addresses are allowed) on
+every request, redirects included.
+
+Refusals raise `web.guard.UnsafeURL`; everything else is httpx's own errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Iterable
+from typing import Any
+
+import httpcore
+import httpx
+
+from openenrich.web.guard import UnsafeURL, parse, resolve, tls_context
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            async with asyncio.timeout(timeout):  # a name that never resolves, too
+                addresses = await resolve(host, port, allow_private=self.allow_private)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as error:
+                failure = error
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise UnsafeURL("unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        ssl_context: ssl.SSLContext,
+        limits: httpx.Limits,
+    ) -> None:
+        super().__init__(verify=ssl_context, limits=limits)
+        # httpx has no parameter for the network backend: its pool is replaced by one that
+        # opens connections through the guard (the pool is what handle_async_request uses).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=GuardedBackend(allow_private=allow_private),
+        )
+
+
+def guarded_client(
+    *,
+    allow_private: bool,
+    timeout: float = 10.0,
+    follow_redirects: bool = False,
+    max_connections: int = 100,
+    headers: dict[str, str] | None = None,
+) -> httpx.AsyncClient:
+    async def check_scheme(request: httpx.Request) -> None:
+        parse(str(request.url), allow_private=allow_private)
+
+    return httpx.AsyncClient(
+        transport=GuardedTransport(
+            allow_private=allow_private,
+            ssl_context=tls_context(),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        ),
+        timeout=timeout,
+        follow_redirects=follow_redirects,
+        headers=headers,
+        event_hooks={"request": [check_scheme]},
+        trust_env=False,
+    )

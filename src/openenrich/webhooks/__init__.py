@@ -1,0 +1,1 @@
+"""Webhook endpoints, Standard-Webhooks signing, and at-least-once delivery from an outbox."""

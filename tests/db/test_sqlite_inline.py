@@ -1,0 +1,88 @@
+"""The inline SQLite driver keeps its promises: writers queue as coroutines, readers never
+wait for them, a stuck writer fails fast instead of freezing the loop, commits persist."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from openenrich.db import sqlite_inline
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    path = str(tmp_path / "inline.db")
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{path}",
+        async_creator=sqlite_inline.connector(path, synchronous="FULL", busy_timeout=0.5),
+        pool_size=4,
+    )
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (n INTEGER)"))
+    yield engine
+    await engine.dispose()
+
+
+async def test_concurrent_writers_queue_instead_of_failing(engine: AsyncEngine) -> None:
+    async def writer(n: int) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+            await asyncio.sleep(0.05)  # hold the write transaction across an await
+
+    started = time.monotonic()
+    await asyncio.gather(*(writer(n) for n in range(4)))
+    assert time.monotonic() - started >= 0.2  # they took turns
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 4
+
+
+async def test_readers_do_not_wait_for_an_open_write(engine: AsyncEngine) -> None:
+    async with engine.connect() as writer:
+        await writer.execute(text("INSERT INTO t VALUES (1)"))  # uncommitted
+        started = time.monotonic()
+        async with engine.connect() as reader:
+            count = (await reader.execute(text("SELECT count(*) FROM t"))).scalar()
+        assert count == 0
+        assert time.monotonic() - started < 0.1
+        await writer.commit()
+
+
+async def test_a_stuck_writer_makes_the_next_one_fail_fast(engine: AsyncEngine) -> None:
+    async with engine.connect() as stuck:
+        await stuck.execute(text("INSERT INTO t VALUES (1)"))
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        running = asyncio.create_task(ticker())
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with engine.begin() as second:
+                await second.execute(text("INSERT INTO t VALUES (2)"))
+        running.cancel()
+        assert ticks > 20  # the loop kept running while the second writer waited
+        await stuck.rollback()
+
+    # Rolling back released the lock: the next writer goes straight through.
+    async with engine.begin() as third:
+        await third.execute(text("INSERT INTO t VALUES (3)"))
+
+
+async def test_committed_rows_are_on_disk(engine: AsyncEngine, tmp_path: Path) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t VALUES (42)"))
+    with sqlite3.connect(tmp_path / "inline.db") as other:
+        assert other.execute("SELECT n FROM t").fetchall() == [(42,)]

@@ -1,0 +1,237 @@
+"""The job runtime on its own: claiming, the event log, park and resume, leases, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from helpers.tenants import Tenants
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.ids import new_id
+from openenrich.jobs import service
+from openenrich.jobs.models import Job, JobEvent
+from openenrich.jobs.notify import JobHub
+from openenrich.jobs.worker import JobContext, JobSpec, Worker, resume
+from openenrich.tenancy.roles import Environment
+from openenrich.tenancy.service import Tenant
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def tenant(tenants: Tenants) -> Tenant:
+    async def make(session):  # type: ignore[no-untyped-def]
+        from openenrich.tenancy import service as tenancy
+
+        return (await tenancy.ensure_organization(session, "acme")).id
+
+    return Tenant(tenants.run(make), Environment.LIVE)
+
+
+async def enqueue(
+    database: Database, hub: JobHub, tenant: Tenant, kind: str, count: int, **input: object
+) -> list[str]:
+    ids = [new_id("job") for _ in range(count)]
+    async with database.session() as session:
+        for job_id in ids:
+            await service.create(
+                session, hub, job_id=job_id, tenant=tenant, kind=kind, input=dict(input)
+            )
+        await session.commit()
+    return ids
+
+
+def worker(database: Database, hub: JobHub, spec: JobSpec, owner: str, **options: float) -> Worker:
+    return Worker(
+        database,
+        hub,
+        {spec.kind: spec},
+        owner=owner,
+        concurrency=int(options.get("concurrency", 4)),
+        lease_seconds=options.get("lease", 5.0),
+        poll_seconds=options.get("poll", 0.1),
+    )
+
+
+async def wait_until(check, seconds: float = 10) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.05)
+
+
+async def statuses(database: Database, ids: list[str]) -> Counter[str]:
+    async with database.session() as session:
+        return Counter(await session.scalars(select(Job.status).where(Job.id.in_(ids))))
+
+
+async def test_two_workers_run_each_job_exactly_once(settings: Settings, tenant: Tenant) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    ran: Counter[str] = Counter()
+
+    async def handler(ctx: JobContext) -> None:
+        ran[ctx.job_id] += 1
+        await asyncio.sleep(0.01)
+        async with ctx.transaction() as session:
+            await ctx.emit("done", {"by": ctx.owner}, session)
+            await ctx.finish(session)
+
+    spec = JobSpec("test.count", handler)
+    first, second = worker(database, hub, spec, "w1"), worker(database, hub, spec, "w2")
+    try:
+        ids = await enqueue(database, hub, tenant, "test.count", 60)
+        await first.start()
+        await second.start()
+        await wait_until(lambda: _all(database, ids, "completed"))
+    finally:
+        await first.stop()
+        await second.stop()
+        await database.dispose()
+    assert set(ran) == set(ids)
+    assert set(ran.values()) == {1}
+
+
+async def _all(database: Database, ids: list[str], status: str) -> bool:
+    return (await statuses(database, ids))[status] == len(ids)
+
+
+async def test_event_numbers_are_unique_and_gapless_under_concurrent_writers(
+    settings: Settings, tenant: Tenant
+) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    try:
+        (job_id,) = await enqueue(database, hub, tenant, "test.log", 1)
+
+        async def write(n: int) -> int:
+            async with database.session() as session:
+                seq = await service.append_event(session, hub, job_id, "line", {"n": n})
+                await session.commit()
+                return seq
+
+        seqs = await asyncio.gather(*(write(n) for n in range(40)))
+        async with database.session() as session:
+            logged = list(
+                await session.scalars(select(JobEvent.seq).where(JobEvent.job_id == job_id))
+            )
+    finally:
+        await database.dispose()
+    assert sorted(seqs) == list(range(1, 41))
+    assert sorted(logged) == list(range(1, 41))
+
+
+async def test_park_and_resume_after_a_restart(settings: Settings, tenant: Tenant) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    calls: list[dict[str, object]] = []
+
+    async def handler(ctx: JobContext) -> None:
+        calls.append(dict(ctx.state))
+        if "answer" not in ctx.state:
+            async with ctx.transaction() as session:
+                await ctx.save_state(session, step="asked")
+                await ctx.park(session, until=None)
+        async with ctx.transaction() as session:
+            await ctx.emit(
+                "finished", {"answer": ctx.state["answer"], "step": ctx.state["step"]}, session
+            )
+            await ctx.finish(session)
+
+    spec = JobSpec("test.ask", handler)
+    try:
+        (job_id,) = await enqueue(database, hub, tenant, "test.ask", 1)
+        before = worker(database, hub, spec, "node-a")
+        await before.start()
+        await wait_until(lambda: _all(database, [job_id], "parked"))
+        await before.stop()  # the process goes away while the job waits
+
+        async with database.session() as session:
+            assert await resume(session, hub, job_id, answer=42)
+            assert not await resume(session, hub, job_id, answer=43)  # only once
+            await session.commit()
+        after = worker(database, hub, spec, "node-b")
+        await after.start()
+        await wait_until(lambda: _all(database, [job_id], "completed"))
+        await after.stop()
+        async with database.session() as session:
+            events = list(await session.scalars(select(JobEvent).where(JobEvent.job_id == job_id)))
+    finally:
+        await database.dispose()
+    assert calls == [{}, {"step": "asked", "answer": 42}]  # resumed where it stopped
+    assert events[-1].data == {"answer": 42, "step": "asked"}
+
+
+async def test_a_job_whose_worker_vanished_is_recovered(settings: Settings, tenant: Tenant) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    done: list[str] = []
+
+    async def handler(ctx: JobContext) -> None:
+        done.append(ctx.owner)
+        async with ctx.transaction() as session:
+            await ctx.finish(session)
+
+    spec = JobSpec("test.lease", handler)  # the default policy: back in the queue
+    try:
+        (job_id,) = await enqueue(database, hub, tenant, "test.lease", 1)
+        async with database.session() as session:  # a worker claims it and dies at once
+            (claimed,) = await service.claim(
+                session, owner="ghost", kinds=["test.lease"], limit=1, lease_seconds=0.3
+            )
+            await session.commit()
+        assert claimed.id == job_id
+        survivor = worker(database, hub, spec, "alive", lease=3.0)
+        await survivor.start()
+        await asyncio.sleep(0.4)
+        await survivor.sweep()  # the lease ran out: requeued, then run by the survivor
+        await wait_until(lambda: _all(database, [job_id], "completed"))
+        await survivor.stop()
+        async with database.session() as session:
+            job = await session.get(Job, job_id)
+            assert job is not None
+            attempts = job.attempts
+    finally:
+        await database.dispose()
+    assert done == ["alive"]
+    assert attempts == 2
+
+
+async def test_cancel_is_cooperative(settings: Settings, tenant: Tenant) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    steps: list[int] = []
+
+    async def handler(ctx: JobContext) -> None:
+        for step in range(100):
+            await ctx.ensure_running()
+            steps.append(step)
+            await asyncio.sleep(0.02)
+
+    spec = JobSpec("test.long", handler)
+    try:
+        (job_id,) = await enqueue(database, hub, tenant, "test.long", 1)
+        runner = worker(database, hub, spec, "w")
+        await runner.start()
+        await wait_until(lambda: _has(steps, 3))
+        async with database.session() as session:
+            assert await service.transition(
+                session, hub, job_id, from_statuses=["running"], to="cancelled"
+            )
+            await session.commit()
+        await asyncio.sleep(0.2)
+        stopped_at = len(steps)
+        await asyncio.sleep(0.2)
+        await runner.stop()
+        assert (await statuses(database, [job_id]))["cancelled"] == 1
+    finally:
+        await database.dispose()
+    assert len(steps) == stopped_at < 100
+
+
+async def _has(steps: list[int], count: int) -> bool:
+    return len(steps) >= count

@@ -1,0 +1,100 @@
+"""The lake on S3: a real S3-compatible server (moto) on loopback."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pyarrow.fs as pafs
+import pytest
+from moto.server import ThreadedMotoServer
+
+from helpers.server import LiveServer
+from helpers.tenants import Tenants, bearer
+from openenrich.app import create_app
+from openenrich.config import Settings
+from streams.conftest import Lake
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, s3_endpoint: str) -> Settings:
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    filesystem = pafs.S3FileSystem(
+        allow_bucket_creation=True,
+        access_key="writer",
+        secret_key="writer-secret",
+        region="us-east-1",
+        endpoint_override=s3_endpoint.removeprefix("http://"),
+        scheme="http",
+    )
+    filesystem.create_dir(bucket)
+    return settings.model_copy(
+        update={
+            "lake_url": f"s3://{bucket}/openenrich",
+            "s3_endpoint": s3_endpoint,
+            "s3_access_key_id": "writer",
+            "s3_secret_access_key": "writer-secret",
+            "connect_access_key_id": "reader",
+            "connect_secret_access_key": "reader-secret",
+        }
+    )
+
+
+def test_events_land_in_s3_and_are_queryable(s3_settings: Settings, tenants: Tenants) -> None:
+    key = tenants.key("acme")
+    with (
+        LiveServer(create_app(s3_settings)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        lake = Lake(client, key)
+        lake.create(
+            "orders", schema_mode="strict", fields={"order_id": "string", "amount": "float64"}
+        )
+        response = lake.ingest("orders", [{"order_id": "a", "amount": 1.0}, {"order_id": "b"}])
+        assert response.json() == {"accepted": 1, "buffered": 1, "rejected": 1}
+        files = lake.flush("orders")["files"]
+        assert {f["kind"] for f in files} == {"data", "dlq"}
+        assert all(f["path"].startswith(f"s3://{s3_settings.lake_url[5:]}/") for f in files)
+        assert lake.rows("SELECT order_id, amount FROM orders") == [["a", 1.0]]
+        assert lake.rows("SELECT reason, field FROM orders_dlq") == [["missing_field", "amount"]]
+        dlq = client.get("/streams/orders/dlq", headers=bearer(key)).json()
+        assert dlq["dlq_count"] == 1
+
+        connect = client.get("/connect", headers=bearer(key)).json()
+        bucket = s3_settings.lake_url[5:].split("/")[0]
+        assert connect["endpoint"] == s3_settings.s3_endpoint
+        assert connect["bucket"] == bucket
+        # Users get the read keys the operator configured, never the server's own.
+        assert (connect["access_key_id"], connect["secret_access_key"]) == (
+            "reader",
+            "reader-secret",
+        )
+        assert "writer-secret" not in str(connect)
+        assert connect["example_path"].startswith(f"s3://{bucket}/openenrich/")
+        assert set(connect["sql"]) == {"duckdb", "clickhouse", "python"}
+        usage = client.get("/usage", headers=bearer(key)).json()
+        assert usage["totals"]["event_count"] == 1
+
+    filesystem = pafs.S3FileSystem(
+        access_key="writer",
+        secret_key="writer-secret",
+        region="us-east-1",
+        endpoint_override=s3_settings.s3_endpoint.removeprefix("http://"),
+        scheme="http",
+    )
+    stored = filesystem.get_file_info(pafs.FileSelector(s3_settings.lake_url[5:], recursive=True))
+    parquet = [info.path for info in stored if info.path.endswith(".parquet")]
+    assert len(parquet) == 2
+    assert any("/orders/_dlq/date=" in path for path in parquet)

@@ -1,0 +1,86 @@
+"""Stats and errors: counted across restarts and across processes; errors by type."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from helpers.processes import ServeProcess
+from helpers.server import LiveServer
+from helpers.tenants import Tenants, bearer
+from openenrich.app import create_app
+from openenrich.config import Settings
+from streams.conftest import Lake
+
+
+def test_counters_survive_a_restart(settings: Settings, tenants: Tenants) -> None:
+    key = tenants.key("acme")
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.url) as client:
+        lake = Lake(client, key)
+        lake.create("events")
+        for _ in range(3):
+            lake.ingest("events", [{"n": 1}, {"n": 2}])
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.url) as client:
+        stats = client.get("/stats", headers=bearer(key)).json()
+    assert (stats["requests"], stats["events"]) == (3, 6)
+
+
+@pytest.mark.subprocess
+def test_counters_add_up_across_two_processes(
+    settings: Settings, tenants: Tenants, tmp_path: Path
+) -> None:
+    key = tenants.key("acme")
+    url = str(settings.database_url)
+    env = {"OPENENRICH_STATS_FLUSH_SECONDS": "0.2"}
+    with (
+        ServeProcess(tmp_path / "a", database_url=url, env=env) as first,
+        ServeProcess(tmp_path / "b", database_url=url, env=env) as second,
+    ):
+        httpx.post(f"{first.url}/streams", headers=bearer(key), json={"stream_id": "events"})
+        for server, count in ((first, 4), (second, 3)):
+            for _ in range(count):
+                response = httpx.post(
+                    f"{server.url}/ingest",
+                    headers=bearer(key),
+                    json={"stream_id": "events", "data": [{"n": 1}]},
+                )
+                assert response.status_code == 200
+        time.sleep(0.6)  # the other process flushes its counters every 0.2 s
+        stats = httpx.get(f"{first.url}/stats", headers=bearer(key)).json()
+    assert (stats["requests"], stats["events"]) == (7, 7)
+
+
+def test_errors_by_type(settings: Settings, tenants: Tenants, client: httpx.Client) -> None:
+    tenants.plan("slow", requests_per_second=1.0)
+    tenants.set_plan("acme", "slow")
+    lake = Lake(client, tenants.key("acme"))
+    lake.create("orders", schema_mode="strict", fields={"id": "string"})
+    time.sleep(1.1)
+    lake.ingest("orders", [{"id": "a"}, {"id": 5}])  # one rejected
+    limited = lake.ingest("orders", [{"id": "b"}])
+    assert limited.status_code == 429
+    time.sleep(1.1)
+    big = {"stream_id": 7, "data": [{"pad": "x" * 6000}]}
+    assert client.post("/ingest", headers=lake.headers, json=big).status_code == 400
+    time.sleep(1.1)
+    errors = client.get("/errors?limit=10", headers=lake.headers).json()
+    assert errors["by_type"] == {
+        "validation": 1,
+        "schema_rejection": 1,
+        "rate_limit": 1,
+        "processing": 0,
+    }
+    assert errors["errors_24h"] == 3
+    newest = errors["recent"][0]
+    assert newest["type"] == "validation"
+    assert len(newest["request_body"]) < 4200
+    assert newest["request_body"].endswith("bytes)")
+    rejection = next(e for e in errors["recent"] if e["type"] == "schema_rejection")
+    assert rejection["message"] == "1 event(s) sent to the dead-letter queue: type_mismatch on 'id'"
+    assert rejection["stream_id"] == "orders"
+    time.sleep(1.1)
+    only = client.get("/errors?stream_id=nope", headers=lake.headers).json()
+    assert only["errors_24h"] == 0
