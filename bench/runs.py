@@ -5,8 +5,9 @@
 
 Each client (its own key: the reference's limits are per key) creates runs one after
 another. A run has one check, `website_check`, on a local page that answers after
-`--tool-ms`. For every run the client, at once, follows its event stream and long-polls
-`GET /runs/{id}?wait=50` until it is terminal. Measured, against the run's `completed_at`
+`--tool-ms`. The client follows the run until it is terminal, alternately (`--follow split`,
+as real clients use one or the other) by its event stream or by long-polling
+`GET /runs/{id}?wait=50`; `--follow both` does both for every run. Measured, against the run's `completed_at`
 (the server's clock; same machine):
 - create: the POST's latency;
 - long-poll wake-up: when the long-poll that saw `completed` returned;
@@ -33,8 +34,10 @@ class SlowSite:
         self.delay = delay
         self.server: asyncio.Server | None = None
         self.port = 0
+        self.writers: set[asyncio.StreamWriter] = set()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -47,11 +50,22 @@ class SlowSite:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
+            self.writers.discard(writer)
             writer.close()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close the server's keep-alive connections too, so no handler is left to cancel."""
+        assert self.server is not None
+        self.server.close()
+        writers = list(self.writers)
+        for writer in writers:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+        await asyncio.sleep(0.05)  # the handlers see the close and return
 
 
 def parse_time(value: str) -> float:
@@ -59,7 +73,7 @@ def parse_time(value: str) -> float:
 
 
 async def one_run(
-    client: httpx.AsyncClient, key: str, url: str, out: dict[str, list[float]]
+    client: httpx.AsyncClient, key: str, url: str, follow: str, out: dict[str, list[float]]
 ) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     started = time.perf_counter()
@@ -91,13 +105,22 @@ async def one_run(
             if run["status"] in ("completed", "failed", "cancelled", "interrupted"):
                 return time.time(), run
 
-    (sse_at, (poll_at, run)) = await asyncio.gather(follow_events(), long_poll())
+    if follow == "both":
+        (sse_at, (poll_at, run)) = await asyncio.gather(follow_events(), long_poll())
+    elif follow == "sse":
+        sse_at = await follow_events()
+        run = (await client.get(f"/api/v1/runs/{run_id}", headers=headers)).json()
+    else:
+        poll_at, run = await long_poll()
     if run["status"] != "completed":
         out["failed"].append(1.0)
         return
     done = parse_time(str(run["completed_at"]))
-    out["long_poll"].append(poll_at - done)
-    out["sse"].append(sse_at - done)
+    if follow in ("both", "long_poll"):
+        out["long_poll"].append(poll_at - done)
+    if follow in ("both", "sse"):
+        out["sse"].append(sse_at - done)
+    out["completed"].append(1.0)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -106,24 +129,46 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def load(
-    server: BenchServer, keys: list[str], runs: int, tool_ms: int
+    server: BenchServer,
+    keys: list[str],
+    runs: int,
+    tool_ms: int,
+    follow: str,
+    ramp_up: float = 0.0,
 ) -> dict[str, list[float]]:
     site = SlowSite(tool_ms / 1000)
     await site.start()
     url = f"http://127.0.0.1:{site.port}/"
-    out: dict[str, list[float]] = {"create": [], "long_poll": [], "sse": [], "failed": []}
+    out: dict[str, list[float]] = {
+        "create": [],
+        "long_poll": [],
+        "sse": [],
+        "failed": [],
+        "completed": [],
+    }
     per_client = runs // len(keys)
 
-    async def client_loop(key: str) -> None:
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-            for _ in range(per_client):
-                await one_run(client, key, url, out)
+    async def client_loop(client: httpx.AsyncClient, key: str, start_after: float) -> None:
+        await asyncio.sleep(start_after)
+        for n in range(per_client):
+            how = follow if follow != "split" else ("sse", "long_poll")[n % 2]
+            await one_run(client, key, url, how, out)
 
+    # Made before the clock starts: an httpx client builds an SSL context (~30 ms of
+    # blocking CPU), which would stall every request in flight in this process.
+    clients = [httpx.AsyncClient(base_url=server.url, timeout=120) for _ in keys]
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop(key) for key in keys))
+    step = ramp_up / len(keys)
+    await asyncio.gather(
+        *(
+            client_loop(c, key, n * step)
+            for n, (c, key) in enumerate(zip(clients, keys, strict=True))
+        )
+    )
     out["elapsed"] = [time.perf_counter() - started]
-    assert site.server is not None
-    site.server.close()
+    for client in clients:
+        await client.aclose()
+    await site.stop()
     return out
 
 
@@ -140,6 +185,19 @@ def main() -> None:
         help="separate `openenrich worker` processes (0: the workers run inside serve)",
     )
     parser.add_argument("--worker-concurrency", type=int, default=20)
+    parser.add_argument(
+        "--follow",
+        choices=("split", "both", "sse", "long_poll"),
+        default="split",
+        help="how a client follows its run: split (alternately by SSE and by long-poll, "
+        "as real clients use one or the other) or both at once for every run",
+    )
+    parser.add_argument(
+        "--ramp-up",
+        type=float,
+        default=0.2,
+        help="seconds over which the clients start, evenly (0: all at the same instant)",
+    )
     args = parser.parse_args()
     env = {
         "OPENENRICH_ALLOW_PRIVATE_URLS": "true",
@@ -150,17 +208,17 @@ def main() -> None:
         for _ in range(args.workers):
             server.start_worker()
         keys = [server.make_key(f"client{n}", role="member") for n in range(args.clients)]
-        asyncio.run(load(server, keys[:1], args.clients, args.tool_ms))  # warm-up
-        out = asyncio.run(load(server, keys, args.runs, args.tool_ms))
+        asyncio.run(load(server, keys, args.clients, args.tool_ms, args.follow))  # warm-up
+        out = asyncio.run(load(server, keys, args.runs, args.tool_ms, args.follow, args.ramp_up))
         rss = server.peak_rss_mib()
-    done = len(out["long_poll"])
+    done = len(out["completed"])
     print(
         f"runs: {done} completed of {args.runs} ({len(out['failed'])} not completed), "
         f"{args.clients} clients, a {args.tool_ms} ms check each, "
         f"{done / out['elapsed'][0]:.1f} runs/s, database "
         f"{args.database_url.split(':')[0] if args.database_url else 'sqlite'}, "
         + (f"{args.workers} worker processes, " if args.workers else "workers in serve, ")
-        + f"peak RSS {rss:.0f} MiB"
+        + f"followed by {args.follow}, ramp-up {args.ramp_up} s, peak RSS {rss:.0f} MiB"
     )
     for name, label in (
         ("create", "create latency"),
@@ -168,6 +226,8 @@ def main() -> None:
         ("sse", "SSE delivery"),
     ):
         values = out[name]
+        if not values:
+            continue
         print(
             f"  {label:<20} p50 {percentile(values, 50):7.1f} ms   p99 {percentile(values, 99):7.1f} ms   "
             f"max {max(values) * 1000:7.1f} ms   mean {statistics.mean(values) * 1000:6.1f} ms"

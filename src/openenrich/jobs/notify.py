@@ -35,6 +35,8 @@ logger = logging.getLogger("openenrich.jobs")
 CHANNEL = "openenrich_jobs"
 NEW_WORK = "*"  # the wake-up for idle workers
 _NOTIFY = text("SELECT pg_notify(:channel, :key)")
+_KEYS_PER_DATAGRAM = 1000  # ~40 KB, under the default socket buffer
+_RETRY_SECONDS = 0.005
 
 
 class JobHub:
@@ -153,6 +155,8 @@ class LocalPeers:
         self._path: Path | None = None
         self._peers: list[str] = []
         self._listed_at = -1
+        self._pending: defaultdict[str, set[str]] = defaultdict(set)
+        self._flush_scheduled = False
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -193,14 +197,42 @@ class LocalPeers:
         return self._peers
 
     def publish(self, keys: Iterable[str]) -> None:
+        """Queue `keys` for every peer; sent once per loop turn, so a burst of commits
+        costs one datagram per peer rather than one per commit."""
         if self._socket is None:
             return
-        message = "\n".join(keys).encode()
-        for peer in self._current_peers():
-            try:
-                self._socket.sendto(message, peer)
-            except (ConnectionRefusedError, FileNotFoundError):
-                with contextlib.suppress(OSError):
-                    os.unlink(peer)  # its process is gone
-            except (BlockingIOError, OSError):
-                pass  # a busy peer: it polls
+        peers = self._current_peers()
+        if not peers:
+            return
+        keys = set(keys)
+        for peer in peers:
+            self._pending[peer] |= keys
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._socket is None:
+            self._pending.clear()
+            return
+        for peer in list(self._pending):
+            keys = sorted(self._pending.pop(peer))
+            for start in range(0, len(keys), _KEYS_PER_DATAGRAM):
+                message = "\n".join(keys[start : start + _KEYS_PER_DATAGRAM]).encode()
+                try:
+                    self._socket.sendto(message, peer)
+                except (ConnectionRefusedError, FileNotFoundError):
+                    with contextlib.suppress(OSError):
+                        os.unlink(peer)  # its process is gone
+                    break
+                except BlockingIOError:
+                    # The peer's queue is full (Linux keeps ~10 datagrams): it is busy,
+                    # not gone. Keep what it has not had and try again shortly.
+                    self._pending[peer].update(keys[start:])
+                    break
+                except OSError:
+                    break  # a wake-up is a hint: the peer polls
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_later(_RETRY_SECONDS, self._flush)
