@@ -15,12 +15,16 @@ from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
 from openenrich.http.middleware import BodyLimitMiddleware, MetricsMiddleware, body_limit_for
 from openenrich.http.responses import JSONBody
+from openenrich.llm import routes as llm_routes
+from openenrich.llm.gateway import Gateway
+from openenrich.secretbox import load_secret_box
 from openenrich.streams import routes as streams_routes
 from openenrich.streams import runtime as streams_runtime
 from openenrich.tenancy import routes as tenancy_routes
 from openenrich.tenancy.ratelimit import make_rate_limiter
 from openenrich.tenancy.service import KeyCache, KeyUseTracker
 from openenrich.verify import routes as verify_routes
+from openenrich.web.fetch import Fetcher
 from openenrich.webhooks import routes as webhooks_routes
 
 DESCRIPTION = """\
@@ -45,6 +49,8 @@ def create_app(
         app.state.rate_limiter = make_rate_limiter(settings, database)
         app.state.key_use = KeyUseTracker(settings.last_used_resolution_seconds)
         app.state.key_cache = KeyCache()
+        app.state.llm = Gateway(settings, database, load_secret_box(settings))
+        app.state.fetcher = Fetcher(settings)
         app.state.streams = await streams_runtime.start(settings, database)
         app.state.jobs = background.jobs_runtime(settings, database)
         await app.state.jobs.start(run_workers=settings.workers_in_serve)
@@ -55,6 +61,8 @@ def create_app(
         finally:
             await app.state.jobs.stop()
             await streams_runtime.stop(app.state.streams)
+            await app.state.fetcher.close()
+            await app.state.llm.close()
             await database.dispose()
 
     app = FastAPI(
@@ -72,6 +80,7 @@ def create_app(
     app.include_router(streams_routes.router)
     app.include_router(verify_routes.router)
     app.include_router(webhooks_routes.router)
+    app.include_router(llm_routes.router)
     # Added last runs first: metrics see every request, including refused bodies.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -76,12 +76,51 @@ class Settings(BaseSettings):
 
     # Webhooks and every other request to a user-given URL.
     allow_private_urls: bool = False
+    allowed_private_hosts: list[str] = Field(default_factory=list)
     webhook_retry_delays: list[float] = Field(
         default=[30, 120, 600, 1800, 3600, 10_800, 21_600], min_length=1
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_disable_after: int = Field(default=3, ge=1)
     webhook_concurrency: int = Field(default=8, ge=1)
+
+    # Encryption of stored secrets (provider keys): a Fernet key; generated into the data
+    # folder on first start when unset.
+    secret_key: str | None = None
+
+    # The LLM gateway.
+    llm_catalogue_path: Path | None = None
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_max_retries: int = Field(default=4, ge=0)
+    llm_backoff_seconds: float = Field(default=0.5, ge=0)
+    llm_backoff_max_seconds: float = Field(default=30.0, ge=0)
+    llm_schema_retries: int = Field(default=2, ge=0)
+    llm_max_tool_rounds: int = Field(default=8, ge=1)
+    llm_provider_concurrency: int = Field(default=64, ge=1)
+    llm_tenant_concurrency: int = Field(default=32, ge=1)
+    llm_cache_ttl_seconds: float = Field(default=0.0, ge=0)
+
+    # Server-wide provider keys, used when a tenant has not stored its own.
+    provider_openai_api_key: str | None = None
+    provider_openai_base_url: str | None = None
+    provider_anthropic_api_key: str | None = None
+    provider_anthropic_base_url: str | None = None
+    provider_google_api_key: str | None = None
+    provider_google_base_url: str | None = None
+    provider_perplexity_api_key: str | None = None
+    provider_perplexity_base_url: str | None = None
+    provider_deepseek_api_key: str | None = None
+    provider_deepseek_base_url: str | None = None
+    provider_openai_compatible_api_key: str | None = None
+    provider_openai_compatible_base_url: str | None = None
+    provider_firecrawl_api_key: str | None = None
+    provider_firecrawl_base_url: str | None = None
+
+    # Web fetch and extraction.
+    fetch_timeout_seconds: float = Field(default=15.0, gt=0)
+    fetch_max_bytes: int = Field(default=5 * MIB, ge=1024)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_user_agent: str = "OpenEnrich/1 (+https://github.com/openenrich/openenrich)"
 
     # POST /query
     query_row_limit: int = Field(default=10_000, ge=1)
@@ -112,6 +151,13 @@ class Settings(BaseSettings):
     @property
     def wal(self) -> Path:
         return self.wal_dir or self.data_dir / "wal"
+
+    def provider_fallback(self, key_name: str) -> tuple[str | None, str | None]:
+        """The server-wide (api_key, base_url) for a provider's key name, e.g. OPENAI."""
+        name = key_name.lower()
+        api_key = getattr(self, f"provider_{name}_api_key", None)
+        base_url = getattr(self, f"provider_{name}_base_url", None)
+        return api_key, base_url
 
     def _database_url(self) -> URL:
         if self.database_url is None:

@@ -5,8 +5,8 @@
 not public (unless private addresses are allowed), and connects to the address it checked.
 URLs keep their host names, so TLS verifies the certificate against the name the user
 gave, and pooled keep-alive connections are shared safely between requests. A request
-hook refuses schemes other than https (http too when private addresses are allowed) on
-every request, redirects included.
+hook refuses schemes other than https (http too for web pages, or when private addresses
+are allowed) on every request, redirects included.
 
 Refusals raise `web.guard.UnsafeURL`; everything else is httpx's own errors.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import httpcore
@@ -25,8 +25,9 @@ from openenrich.web.guard import UnsafeURL, parse, resolve, tls_context
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, allowed_hosts: Collection[str] = ()) -> None:
         self.allow_private = allow_private
+        self.allowed_hosts = frozenset(allowed_hosts)
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -39,7 +40,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         try:
             async with asyncio.timeout(timeout):  # a name that never resolves, too
-                addresses = await resolve(host, port, allow_private=self.allow_private)
+                addresses = await resolve(
+                    host, port, allow_private=self.allow_private, allowed_hosts=self.allowed_hosts
+                )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
         failure: httpcore.ConnectError | None = None
@@ -72,6 +75,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         allow_private: bool,
         ssl_context: ssl.SSLContext,
         limits: httpx.Limits,
+        allowed_hosts: Collection[str] = (),
     ) -> None:
         super().__init__(verify=ssl_context, limits=limits)
         # httpx has no parameter for the network backend: its pool is replaced by one that
@@ -81,7 +85,9 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allow_private=allow_private),
+            network_backend=GuardedBackend(
+                allow_private=allow_private, allowed_hosts=allowed_hosts
+            ),
         )
 
 
@@ -92,12 +98,17 @@ def guarded_client(
     follow_redirects: bool = False,
     max_connections: int = 100,
     headers: dict[str, str] | None = None,
+    allowed_hosts: Collection[str] = (),
+    https_only: bool = True,
 ) -> httpx.AsyncClient:
+    """`https_only` is for webhooks and other machine endpoints; web pages pass False."""
+
     async def check_scheme(request: httpx.Request) -> None:
-        parse(str(request.url), allow_private=allow_private)
+        parse(str(request.url), allow_private=allow_private, https_only=https_only)
 
     return httpx.AsyncClient(
         transport=GuardedTransport(
+            allowed_hosts=allowed_hosts,
             allow_private=allow_private,
             ssl_context=tls_context(),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),

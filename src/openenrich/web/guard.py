@@ -3,8 +3,10 @@
 `resolve_public(url)` resolves the host and refuses the URL when any address it resolves
 to is not public: loopback, private (RFC 1918, unique-local), link-local (including cloud
 metadata at 169.254.169.254), carrier-grade NAT (100.64/10), multicast, reserved,
-unspecified, and IPv4 embedded in IPv6 that maps to any of those. Only https is allowed.
-`OPENENRICH_ALLOW_PRIVATE_URLS` lifts both rules, for local development and tests.
+unspecified, and IPv4 embedded in IPv6 that maps to any of those. Webhooks must use
+https; fetched web pages may use http too. `OPENENRICH_ALLOW_PRIVATE_URLS` lifts both rules,
+for local development and tests; `OPENENRICH_ALLOWED_PRIVATE_HOSTS` names the few private
+hosts (an internal Ollama server, say) that may be reached while the guard stays on.
 
 Requests go through `web.client.guarded_client`, which makes the same check for every
 connection it opens and connects to the addresses it checked (not to the name again), so
@@ -18,6 +20,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -47,16 +50,24 @@ def is_public(address: str) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved)
 
 
-def parse(url: str, *, allow_private: bool) -> tuple[str, str, int]:
+def is_allowed_host(host: str, port: int, allowed_hosts: Collection[str]) -> bool:
+    """Whether `host` (or `host:port`) is one the operator let through the guard."""
+    host = host.lower().strip("[]")
+    return host in allowed_hosts or f"{host}:{port}" in allowed_hosts
+
+
+def parse(url: str, *, allow_private: bool, https_only: bool = True) -> tuple[str, str, int]:
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
         raise UnsafeURL("not a valid URL") from None
     scheme = parts.scheme.lower()
-    allowed = ("https", "http") if allow_private else ("https",)
-    if scheme not in allowed:
-        raise UnsafeURL("only https URLs are allowed" if not allow_private else "only http(s) URLs")
+    if https_only and not allow_private:
+        if scheme != "https":
+            raise UnsafeURL("only https URLs are allowed")
+    elif scheme not in ("https", "http"):
+        raise UnsafeURL("only http(s) URLs")
     if not parts.hostname:
         raise UnsafeURL("the URL has no host")
     if parts.username or parts.password:
@@ -77,22 +88,27 @@ def tls_context() -> ssl.SSLContext:
 _TLS: ssl.SSLContext | None = None
 
 
-async def resolve(host: str, port: int, *, allow_private: bool) -> tuple[str, ...]:
+async def resolve(
+    host: str, port: int, *, allow_private: bool, allowed_hosts: Collection[str] = ()
+) -> tuple[str, ...]:
     """The addresses of `host`; UnsafeURL if it does not resolve, or (unless private
-    addresses are allowed) if any of them is not public."""
+    addresses or this host are allowed) if any of them is not public."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise UnsafeURL(f"the host {host} does not resolve") from None
     addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not allow_private:
+    if not allow_private and not is_allowed_host(host, port, allowed_hosts):
         for address in addresses:
             if not is_public(address):
                 raise UnsafeURL(f"the host {host} resolves to a non-public address")
     return addresses
 
 
-async def resolve_public(url: str, *, allow_private: bool) -> Target:
+async def resolve_public(
+    url: str, *, allow_private: bool, allowed_hosts: Collection[str] = (), https_only: bool = True
+) -> Target:
     """Check `url` and resolve its host; UnsafeURL if it must not be fetched."""
-    scheme, host, port = parse(url, allow_private=allow_private)
-    return Target(scheme, host, port, await resolve(host, port, allow_private=allow_private))
+    scheme, host, port = parse(url, allow_private=allow_private, https_only=https_only)
+    addresses = await resolve(host, port, allow_private=allow_private, allowed_hosts=allowed_hosts)
+    return Target(scheme, host, port, addresses)

@@ -1,0 +1,153 @@
+"""Tenants' provider keys: stored encrypted, shown by prefix only, never logged.
+
+A call uses the tenant's own key for the provider, else the server-wide one from settings
+(`OPENENRICH_PROVIDER_<NAME>_API_KEY` / `_BASE_URL`). Work that needs a provider with
+neither is refused up front: `No API key found for <NAME>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.config import Settings
+from openenrich.errors import BadRequest, NotFound
+from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.llm.models import ProviderKey
+from openenrich.secretbox import InvalidToken, SecretBox
+from openenrich.tenancy.service import Tenant
+from openenrich.web.guard import UnsafeURL, parse
+
+FIRECRAWL = "FIRECRAWL"
+
+
+class MissingProviderKey(BadRequest):
+    code = "missing_provider_key"
+
+    def __init__(self, key_name: str) -> None:
+        super().__init__(f"No API key found for {key_name}")
+        self.key_name = key_name
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    api_key: str | None
+    base_url: str | None
+    source: str  # "tenant" or "server"
+
+
+def display_prefix(api_key: str) -> str:
+    """Enough of a key to recognise it, never enough to use it."""
+    return api_key[: min(8, len(api_key) // 3)] + "…" if api_key else ""
+
+
+def check_base_url(base_url: str) -> str:
+    try:
+        parse(base_url, allow_private=True)
+    except UnsafeURL as error:
+        raise BadRequest(f"base_url: {error}") from None
+    return base_url.rstrip("/")
+
+
+async def put_key(
+    session: AsyncSession,
+    box: SecretBox,
+    tenant: Tenant,
+    key_name: str,
+    api_key: str,
+    base_url: str | None,
+) -> ProviderKey:
+    row = await _find(session, tenant, key_name)
+    now = utcnow()
+    if row is None:
+        row = ProviderKey(
+            id=new_id("pk"),
+            org_id=tenant.org_id,
+            environment=tenant.environment.value,
+            provider=key_name,
+            created_at=now,
+        )
+        session.add(row)
+    row.encrypted_key = box.seal(api_key) if api_key else ""
+    row.key_prefix = display_prefix(api_key)
+    row.base_url = check_base_url(base_url) if base_url else None
+    row.updated_at = now
+    await session.flush()
+    return row
+
+
+async def list_keys(session: AsyncSession, tenant: Tenant) -> list[ProviderKey]:
+    rows = await session.scalars(
+        select(ProviderKey)
+        .where(
+            ProviderKey.org_id == tenant.org_id,
+            ProviderKey.environment == tenant.environment.value,
+        )
+        .order_by(ProviderKey.provider)
+    )
+    return list(rows)
+
+
+async def delete_key(session: AsyncSession, tenant: Tenant, key_name: str) -> None:
+    result = await session.execute(
+        delete(ProviderKey).where(
+            ProviderKey.org_id == tenant.org_id,
+            ProviderKey.environment == tenant.environment.value,
+            ProviderKey.provider == key_name,
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"No API key stored for {key_name}")
+
+
+async def credentials(
+    session: AsyncSession,
+    box: SecretBox,
+    settings: Settings,
+    tenant: Tenant,
+    key_name: str,
+    *,
+    needs_key: bool = True,
+) -> Credentials:
+    """The key and base URL a call for `tenant` uses; MissingProviderKey when there is none.
+
+    `needs_key=False` is for OpenAI-compatible servers, which may need only a base URL."""
+    row = await _find(session, tenant, key_name)
+    if row is not None:
+        try:
+            api_key = box.open(row.encrypted_key) if row.encrypted_key else None
+        except InvalidToken:
+            raise BadRequest(
+                f"The stored API key for {key_name} cannot be decrypted (the server's secret "
+                "key changed); store it again"
+            ) from None
+        if api_key or (not needs_key and row.base_url):
+            return Credentials(api_key, row.base_url, "tenant")
+    api_key, base_url = settings.provider_fallback(key_name)
+    if api_key or (not needs_key and base_url):
+        return Credentials(api_key, base_url, "server")
+    raise MissingProviderKey(key_name)
+
+
+def describe(row: ProviderKey) -> dict[str, Any]:
+    return {
+        "provider": row.provider,
+        "key_prefix": row.key_prefix,
+        "base_url": row.base_url,
+        "created_at": isoformat(row.created_at),
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
+async def _find(session: AsyncSession, tenant: Tenant, key_name: str) -> ProviderKey | None:
+    result: ProviderKey | None = await session.scalar(
+        select(ProviderKey).where(
+            ProviderKey.org_id == tenant.org_id,
+            ProviderKey.environment == tenant.environment.value,
+            ProviderKey.provider == key_name,
+        )
+    )
+    return result

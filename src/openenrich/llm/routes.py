@@ -1,0 +1,164 @@
+"""Provider keys (`/v1/settings/api-keys…`, also `/api/settings/api-keys…`) and the model
+options entity enrichment offers (`/api/enrichment/options`).
+
+Each path answers in its surface's error body: `{"error": …}` under /v1, `{"detail": …}`
+under /api.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from openenrich.config import Settings
+from openenrich.errors import BadRequest, Forbidden
+from openenrich.http.responses import JSONBody
+from openenrich.http.session import DbSession
+from openenrich.llm import keys
+from openenrich.llm.gateway import Gateway
+from openenrich.tenancy.dependencies import CurrentPrincipal
+from openenrich.tenancy.roles import Role
+from openenrich.tenancy.service import Principal
+
+router = APIRouter(tags=["provider keys"])
+
+# Entity enrichment's choices besides the models (reference 002 names `multi_expertise`).
+STRATEGIES = [
+    {"id": "single", "name": "Single model", "description": "One model fills the schema."},
+    {
+        "id": "multi_expertise",
+        "name": "Multi-model expertise",
+        "description": "Several models fill the schema; an arbitration model fuses their answers.",
+    },
+]
+LANGUAGES = [
+    {"code": code, "name": name}
+    for code, name in (
+        ("en", "English"), ("de", "German"), ("fr", "French"), ("es", "Spanish"),
+        ("it", "Italian"), ("pt", "Portuguese"), ("nl", "Dutch"), ("pl", "Polish"),
+        ("sv", "Swedish"), ("da", "Danish"), ("fi", "Finnish"), ("no", "Norwegian"),
+        ("cs", "Czech"), ("tr", "Turkish"), ("ru", "Russian"), ("ar", "Arabic"),
+        ("hi", "Hindi"), ("ja", "Japanese"), ("ko", "Korean"), ("zh", "Chinese"),
+    )
+]  # fmt: skip
+
+
+class KeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str = Field(default="", max_length=1000)
+    base_url: str | None = Field(default=None, max_length=2048)
+
+
+async def member_or_admin(principal: CurrentPrincipal) -> Principal:
+    if principal.role is Role.READ:
+        raise Forbidden("Provider keys need an admin or member API key")
+    return principal
+
+
+Writer = Annotated[Principal, Depends(member_or_admin)]
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.llm
+    return gateway
+
+
+def _key_name(gateway: Gateway, provider: str) -> str:
+    if provider.upper() == keys.FIRECRAWL:
+        return keys.FIRECRAWL
+    return gateway.catalogue.provider_for_key_name(provider).key_name
+
+
+async def put_key(
+    provider: str, body: KeyBody, request: Request, principal: Writer, session: DbSession
+) -> JSONBody:
+    gateway = _gateway(request)
+    key_name = _key_name(gateway, provider)
+    any_model = key_name == "OPENAI_COMPATIBLE"
+    if not body.api_key.strip() and not (any_model and body.base_url):
+        raise BadRequest("api_key is required")
+    row = await keys.put_key(
+        session, gateway.box, principal.tenant, key_name, body.api_key.strip(), body.base_url
+    )
+    gateway.forget_credentials(principal.tenant)
+    return JSONBody({**keys.describe(row), "configured": True})
+
+
+async def list_keys(request: Request, principal: Writer, session: DbSession) -> JSONBody:
+    gateway = _gateway(request)
+    settings: Settings = request.app.state.settings
+    stored = [
+        {**keys.describe(row), "source": "tenant"}
+        for row in await keys.list_keys(session, principal.tenant)
+    ]
+    mine = {entry["provider"] for entry in stored}
+    names = [p.key_name for p in gateway.catalogue.providers.values()] + [keys.FIRECRAWL]
+    server = [
+        {"provider": name, "key_prefix": None, "base_url": None, "source": "server"}
+        for name in names
+        if name not in mine and any(settings.provider_fallback(name))
+    ]
+    return JSONBody({"api_keys": stored + server})
+
+
+async def delete_key(
+    provider: str, request: Request, principal: Writer, session: DbSession
+) -> JSONBody:
+    gateway = _gateway(request)
+    key_name = _key_name(gateway, provider)
+    await keys.delete_key(session, principal.tenant, key_name)
+    gateway.forget_credentials(principal.tenant)
+    return JSONBody({"provider": key_name, "deleted": True})
+
+
+for prefix in ("/v1/settings/api-keys", "/api/settings/api-keys"):
+    router.add_api_route(
+        prefix + "/{provider}",
+        put_key,
+        methods=["PUT"],
+        summary="Store (or replace) the organisation's key for a provider; encrypted at rest",
+    )
+    router.add_api_route(
+        prefix, list_keys, methods=["GET"], summary="Providers with a key (prefix only)"
+    )
+    router.add_api_route(
+        prefix + "/{provider}", delete_key, methods=["DELETE"], summary="Remove a provider key"
+    )
+
+
+@router.get(
+    "/api/enrichment/options",
+    tags=["entity enrichment"],
+    summary="Available models (composite keys provider::model), languages and strategies",
+)
+async def options(request: Request, principal: CurrentPrincipal, session: DbSession) -> JSONBody:
+    gateway = _gateway(request)
+    settings: Settings = request.app.state.settings
+    configured = {row.provider for row in await keys.list_keys(session, principal.tenant)}
+    models: list[dict[str, Any]] = []
+    for provider in gateway.catalogue.providers.values():
+        ready = provider.key_name in configured or any(
+            settings.provider_fallback(provider.key_name)
+        )
+        for name in provider.models:
+            models.append(
+                {
+                    "key": f"{provider.id}::{name}",
+                    "provider": provider.id,
+                    "provider_name": provider.label,
+                    "model": name,
+                    "configured": ready,
+                }
+            )
+    return JSONBody(
+        {
+            "models": models,
+            "custom_models": "openai_compatible::<model> reaches the OpenAI-compatible server "
+            "configured for OPENAI_COMPATIBLE",
+            "languages": LANGUAGES,
+            "strategies": STRATEGIES,
+        }
+    )
