@@ -19,6 +19,10 @@ MIN_MAIN_CHARS = 200
 MAX_LINKS = 500
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+_BLOCKS = (
+    "p", "div", "section", "article", "header", "footer", "nav", "aside", "main", "li",
+    "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "blockquote",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,8 @@ def extract(html: str, url: str | None = None) -> Extracted:
         if len(text) > len(markdown):
             markdown, method = text, "text"
     metadata = trafilatura.extract_metadata(html, default_url=url) if html.strip() else None
-    title = (metadata.title if metadata else None) or _title(document)
+    # The page's own <title> first: trafilatura prefers the first heading.
+    title = _title(document) or (metadata.title if metadata else None)
     description = metadata.description if metadata else None
     return Extracted(markdown, title, description, _links(document, url), method)
 
@@ -69,6 +74,8 @@ def _visible_text(document: lxml.html.HtmlElement | None) -> str:
         return ""
     for element in document.xpath("//script|//style|//noscript|//template|//svg"):
         element.drop_tree()
+    for element in document.iter(*_BLOCKS):  # blocks end lines, as a browser shows them
+        element.tail = "\n" + (element.tail or "")
     body = document.find("body")
     text = (body if body is not None else document).text_content()
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
