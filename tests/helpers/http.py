@@ -28,6 +28,10 @@ class Reply:
     delay: float = 0.0
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # the default backlog (5) resets bursts of connections
+
+
 class LocalServer:
     """`respond(request_number, received) -> Reply` decides each answer (numbers from 1)."""
 
@@ -71,7 +75,7 @@ class LocalServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

@@ -37,6 +37,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic_ai import ModelRequest, ModelResponse
@@ -140,10 +142,17 @@ class _Tally:
         if provider.any_model:  # a self-hosted model: no public price
             self.cost_known = False
             return
-        try:
-            self.cost += Decimal(str(response.cost().total_price))
-        except (LookupError, ValueError, AssertionError):
+        usage = response.usage
+        price = _price(
+            response.model_name or "",
+            provider.id,
+            (usage.input_tokens, usage.output_tokens),
+            (usage.cache_read_tokens, usage.cache_write_tokens),
+        )
+        if price is None:
             self.cost_known = False
+        else:
+            self.cost += price
 
 
 class Gateway:
@@ -236,10 +245,7 @@ class Gateway:
         credentials = await self._credentials_for(tenant, ref.provider)
         model = await self._model(ref, credentials)
         parameters = _parameters(ref.provider, output_schema, tools)
-        model_settings: ModelSettings = {
-            "max_retries": 0,
-            "timeout": self.settings.llm_timeout_seconds,
-        }
+        model_settings: ModelSettings = {"timeout": self.settings.llm_timeout_seconds}
         if temperature is not None:
             model_settings["temperature"] = temperature
         if max_tokens is not None:
@@ -485,6 +491,24 @@ class _Both:
     async def __aexit__(self, *exc: object) -> None:
         self.second.release()
         self.first.release()
+
+
+@lru_cache(maxsize=4096)
+def _price(
+    model: str, provider: str, tokens: tuple[int, int], cached: tuple[int, int]
+) -> Decimal | None:
+    """USD for one response, from genai-prices; None for a model it does not know. Memoised:
+    responses of one workload repeat the same token counts often, and a lookup is not free."""
+    usage = PriceUsage(
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cache_read_tokens=cached[0] or None,
+        cache_write_tokens=cached[1] or None,
+    )
+    try:
+        return Decimal(str(calc_price(usage, model, provider_id=provider).total_price))
+    except LookupError:
+        return None
 
 
 @lru_cache(maxsize=256)

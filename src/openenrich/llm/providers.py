@@ -1,9 +1,10 @@
 """pydantic-ai models for the catalogue's three wire protocols.
 
-SDK-level retries are off (`max_retries=0` in every request's settings): the gateway
-retries itself so that it can count attempts and honour Retry-After the same way for every
-provider. A base URL a tenant stored (an OpenAI-compatible server, say) goes through the
-SSRF-guarded HTTP client; server-wide base URLs come from the operator and are trusted.
+SDK-level retries are off (each SDK client is made with `max_retries=0`; setting it per
+request would copy the client on every call): the gateway retries itself so that it can
+count attempts and honour Retry-After the same way for every provider. A base URL a tenant
+stored (an OpenAI-compatible server, say) goes through the SSRF-guarded HTTP client;
+server-wide base URLs come from the operator and are trusted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from anthropic import AsyncAnthropic
+from openai import AsyncOpenAI
 from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.google import GoogleModel
@@ -55,7 +58,9 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
     base_url = credentials.base_url or provider.base_url or None
     api_key = credentials.api_key or "not-needed"  # local servers that need no key
     if provider.api == "anthropic":
-        anthropic = AnthropicProvider(api_key=api_key, base_url=base_url)
+        anthropic = AnthropicProvider(
+            anthropic_client=AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+        )
         return Built(AnthropicModel(ref.name, provider=anthropic), anthropic)
     if provider.api == "google":
         google = GoogleProvider(api_key=api_key, base_url=base_url)
@@ -69,5 +74,11 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
             timeout=settings.llm_timeout_seconds,
             max_connections=settings.llm_provider_concurrency,
         )
-    openai = OpenAIProvider(base_url=base_url, api_key=api_key, http_client=http_client)
+    client = AsyncOpenAI(
+        base_url=base_url,
+        api_key=api_key,
+        max_retries=0,
+        http_client=http_client,  # type: ignore[arg-type]  # httpx is accepted at run time
+    )
+    openai = OpenAIProvider(openai_client=client)
     return Built(OpenAIChatModel(ref.name, provider=openai), openai, http_client)
