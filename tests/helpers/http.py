@@ -3,6 +3,7 @@ receivers, web sites) as it would be on the network."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,10 @@ class Reply:
 
 class _Server(ThreadingHTTPServer):
     request_queue_size = 512  # the default backlog (5) resets bursts of connections
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class LocalServer:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from anthropic import AsyncAnthropic
+from anthropic import DefaultAioHttpClient as AnthropicAioHttpClient
 from openai import AsyncOpenAI
+from openai import DefaultAioHttpClient as OpenAIAioHttpClient
 from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.google import GoogleModel
@@ -37,7 +38,6 @@ class Built:
 
     model: Model
     provider: Provider[Any]
-    http_client: httpx.AsyncClient | None = None
 
     async def open(self) -> None:
         await self.provider.__aenter__()
@@ -47,10 +47,8 @@ class Built:
         client = self.provider.client  # the SDK's client may hold a pool of its own
         if hasattr(client, "aio"):  # google-genai
             await client.aio.aclose()
-        elif hasattr(client, "close"):  # openai, anthropic
+        elif hasattr(client, "close"):  # openai, anthropic: their HTTP client too
             await client.close()
-        if self.http_client is not None:
-            await self.http_client.aclose()
 
 
 def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> Built:
@@ -59,13 +57,18 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
     api_key = credentials.api_key or "not-needed"  # local servers that need no key
     if provider.api == "anthropic":
         anthropic = AnthropicProvider(
-            anthropic_client=AsyncAnthropic(api_key=api_key, base_url=base_url, max_retries=0)
+            anthropic_client=AsyncAnthropic(
+                api_key=api_key,
+                base_url=base_url,
+                max_retries=0,
+                http_client=AnthropicAioHttpClient(timeout=settings.llm_timeout_seconds),
+            )
         )
         return Built(AnthropicModel(ref.name, provider=anthropic), anthropic)
     if provider.api == "google":
         google = GoogleProvider(api_key=api_key, base_url=base_url)
         return Built(GoogleModel(ref.name, provider=google), google)
-    http_client = None
+    http_client: Any = OpenAIAioHttpClient(timeout=settings.llm_timeout_seconds)
     if credentials.source == "tenant" and credentials.base_url:
         http_client = guarded_client(
             allow_private=settings.allow_private_urls,
@@ -78,7 +81,7 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
         base_url=base_url,
         api_key=api_key,
         max_retries=0,
-        http_client=http_client,  # type: ignore[arg-type]  # httpx is accepted at run time
+        http_client=http_client,
     )
     openai = OpenAIProvider(openai_client=client)
-    return Built(OpenAIChatModel(ref.name, provider=openai), openai, http_client)
+    return Built(OpenAIChatModel(ref.name, provider=openai), openai)
