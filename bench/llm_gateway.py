@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = {
     "type": "object",
@@ -77,6 +79,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
     fake = subprocess.Popen(
         [
@@ -95,7 +98,9 @@ def main() -> None:
         results = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(prefix="openenrich-bench-") as tmp:
-                results.append(asyncio.run(run(url, Path(tmp), args.calls, args.concurrency)))
+                work = run(url, Path(tmp), args.calls, args.concurrency)
+                # asyncio, as `openenrich worker` runs; serve runs on uvicorn's uvloop.
+                results.append(uvloop.run(work) if args.loop == "uvloop" else asyncio.run(work))
         for wall, cpu in results:
             print(
                 f"  run: wall {wall:.2f} s, {args.calls / wall:.0f} calls/s, overhead "
@@ -105,7 +110,7 @@ def main() -> None:
         wall = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
         print(
-            f"llm gateway: {args.calls} structured calls, concurrency {args.concurrency}, "
+            f"llm gateway ({args.loop}): {args.calls} structured calls, concurrency {args.concurrency}, "
             f"{args.latency * 1000:.0f} ms provider latency: median wall {wall:.2f} s "
             f"(ideal {ideal:.2f} s), {args.calls / wall:.0f} calls/s, overhead {wall - ideal:.2f} s "
             f"= {(wall - ideal) / ideal:.0%} of ideal (target <= 10%), "
