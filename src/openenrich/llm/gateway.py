@@ -70,6 +70,7 @@ from openenrich.secretbox import SecretBox
 from openenrich.tenancy.service import Tenant
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
+_MAX_CLIENTS = 256  # SDK clients kept, one per (model, key, base URL)
 _CREDENTIALS_TTL = 5.0  # seconds a process reuses a looked-up key (PUT/DELETE here clear it)
 
 
@@ -172,9 +173,13 @@ class Gateway:
         self._credentials: dict[tuple[str, str, str], tuple[float, keys.Credentials]] = {}
         self._provider_slots: dict[str, asyncio.Semaphore] = {}
         self._tenant_slots: dict[str, asyncio.Semaphore] = {}
+        self._retiring: dict[asyncio.Task[None], Built] = {}
 
     async def close(self) -> None:
         await self.recorder.close()
+        for task, built in self._retiring.items():
+            task.cancel()
+            await built.close()
         for built in self._models.values():
             await built.close()
         self._models.clear()
@@ -395,7 +400,17 @@ class Gateway:
             built = build_model(ref, credentials, self.settings)
             self._models[key] = built  # before the await: concurrent calls share this one
             await built.open()
+            if len(self._models) > _MAX_CLIENTS:  # keys rotate: retire the oldest client
+                oldest = next(iter(self._models))
+                retired = self._models.pop(oldest)
+                # Closed once calls already using it are surely done.
+                self._retiring[asyncio.create_task(self._retire(retired))] = retired
         return built.model
+
+    async def _retire(self, built: Built) -> None:
+        await asyncio.sleep(self.settings.llm_timeout_seconds * (self.settings.llm_max_retries + 1))
+        await built.close()
+        self._retiring = {t: b for t, b in self._retiring.items() if b is not built}
 
     def _record(
         self,
