@@ -17,7 +17,10 @@ from sqlalchemy import select
 
 from fixtures.fake_llm import Answer, FakeLLM
 from helpers.llm import with_gateway
+from helpers.tenants import Tenants
 from openenrich.config import Settings
+from openenrich.errors import BadRequest
+from openenrich.llm import keys
 from openenrich.llm.catalogue import UnknownModel
 from openenrich.llm.gateway import (
     Gateway,
@@ -29,6 +32,7 @@ from openenrich.llm.gateway import (
 )
 from openenrich.llm.keys import MissingProviderKey
 from openenrich.llm.models import LlmCall
+from openenrich.secretbox import load_secret_box
 from openenrich.tenancy.service import Tenant
 
 SCHEMA = {
@@ -379,3 +383,42 @@ def test_the_cache_is_off_by_default(llm_settings: Settings, tenant: Tenant, fak
 
     with_gateway(llm_settings, work)
     assert len(fake.received) == 2
+
+
+@pytest.mark.parametrize(
+    ("key_name", "model", "path"),
+    [("ANTHROPIC", "claude-haiku-4-5", ""), ("OPENAI", "gpt-4o-mini", "/v1")],
+)
+def test_a_tenant_base_url_passes_the_ssrf_guard(
+    settings: Settings,
+    tenant: Tenant,
+    tenants: Tenants,
+    fake: FakeLLM,
+    key_name: str,
+    model: str,
+    path: str,
+) -> None:
+    """A base URL a tenant stores is a user-given URL: private addresses are refused unless
+    the operator allows that host."""
+
+    async def store(session: object) -> None:
+        await keys.put_key(
+            session,  # type: ignore[arg-type]
+            load_secret_box(settings),
+            tenant,
+            key_name,
+            "sk-tenant-0123456789",
+            f"{fake.url}{path}",
+        )
+
+    tenants.run(store)
+    with pytest.raises(BadRequest, match="non-public address"):
+        complete(settings, tenant, model)
+    assert fake.received == []
+
+    allowed = settings.model_copy(update={"allowed_private_hosts": [f"127.0.0.1:{fake.port}"]})
+    assert complete(allowed, tenant, model).value == "ok"
+    headers = fake.received[0].headers
+    assert "sk-tenant-0123456789" in (
+        headers.get("x-api-key", "") + headers.get("authorization", "")
+    )

@@ -68,6 +68,7 @@ from openenrich.llm.providers import Built, build_model
 from openenrich.llm.recorder import CallRecorder
 from openenrich.secretbox import SecretBox
 from openenrich.tenancy.service import Tenant
+from openenrich.web.guard import UnsafeURL, resolve_public
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 _MAX_CLIENTS = 256  # SDK clients kept, one per (model, key, base URL)
@@ -397,6 +398,8 @@ class Gateway:
         key = (ref.provider.id, ref.name, credentials.api_key, credentials.base_url)
         built = self._models.get(key)
         if built is None:
+            if credentials.source == "tenant" and credentials.base_url:
+                await self._check_tenant_url(credentials.base_url)
             built = build_model(ref, credentials, self.settings)
             self._models[key] = built  # before the await: concurrent calls share this one
             await built.open()
@@ -406,6 +409,21 @@ class Gateway:
                 # Closed once calls already using it are surely done.
                 self._retiring[asyncio.create_task(self._retire(retired))] = retired
         return built.model
+
+    async def _check_tenant_url(self, url: str) -> None:
+        """A base URL a tenant stored is a user-given URL: it must pass the SSRF guard. The
+        OpenAI protocol's client checks every connection too; the Anthropic and Gemini SDKs
+        bring their own HTTP clients, so for them this check (when the client is made) is
+        the guard."""
+        try:
+            await resolve_public(
+                url,
+                allow_private=self.settings.allow_private_urls,
+                allowed_hosts=self.settings.allowed_private_hosts,
+                https_only=False,
+            )
+        except UnsafeURL as error:
+            raise BadRequest(f"The stored base_url {url} may not be used: {error}") from None
 
     async def _retire(self, built: Built) -> None:
         await asyncio.sleep(self.settings.llm_timeout_seconds * (self.settings.llm_max_retries + 1))
