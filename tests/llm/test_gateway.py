@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -410,3 +411,15 @@ def test_a_tenant_base_url_passes_the_ssrf_guard(
     assert "sk-tenant-0123456789" in (
         headers.get("x-api-key", "") + headers.get("authorization", "")
     )
+
+
+def test_a_model_genai_prices_does_not_know_costs_zero_flagged(
+    llm_settings: Settings, tenant: Tenant, fake: FakeLLM, tmp_path: Path
+) -> None:
+    extra = tmp_path / "models.toml"
+    extra.write_text('[providers.openai]\nmodels = ["acme-finetune-7"]\n')
+    settings = llm_settings.model_copy(update={"llm_catalogue_path": extra})
+    result = complete(settings, tenant, "acme-finetune-7")
+    assert result.model == "openai::acme-finetune-7"
+    assert (result.cost, result.cost_known) == (Decimal(0), False)
+    assert result.usage.input_tokens == 100
