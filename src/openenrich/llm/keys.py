@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
@@ -81,23 +81,14 @@ async def put_key(
 
 async def list_keys(session: AsyncSession, tenant: Tenant) -> list[ProviderKey]:
     rows = await session.scalars(
-        select(ProviderKey)
-        .where(
-            ProviderKey.org_id == tenant.org_id,
-            ProviderKey.environment == tenant.environment.value,
-        )
-        .order_by(ProviderKey.provider)
+        select(ProviderKey).where(*_of(tenant)).order_by(ProviderKey.provider)
     )
     return list(rows)
 
 
 async def delete_key(session: AsyncSession, tenant: Tenant, key_name: str) -> None:
     result = await session.execute(
-        delete(ProviderKey).where(
-            ProviderKey.org_id == tenant.org_id,
-            ProviderKey.environment == tenant.environment.value,
-            ProviderKey.provider == key_name,
-        )
+        delete(ProviderKey).where(*_of(tenant), ProviderKey.provider == key_name)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"No API key stored for {key_name}")
@@ -144,10 +135,14 @@ def describe(row: ProviderKey) -> dict[str, Any]:
 
 async def _find(session: AsyncSession, tenant: Tenant, key_name: str) -> ProviderKey | None:
     result: ProviderKey | None = await session.scalar(
-        select(ProviderKey).where(
-            ProviderKey.org_id == tenant.org_id,
-            ProviderKey.environment == tenant.environment.value,
-            ProviderKey.provider == key_name,
-        )
+        select(ProviderKey).where(*_of(tenant), ProviderKey.provider == key_name)
     )
     return result
+
+
+def _of(tenant: Tenant) -> tuple[ColumnElement[bool], ...]:
+    """Rows of this tenant only: another tenant's key is simply not found."""
+    return (
+        ProviderKey.org_id == tenant.org_id,
+        ProviderKey.environment == tenant.environment.value,
+    )
