@@ -46,6 +46,8 @@ class Runs:
             run = self.get(run_id, wait=5)
             if run["status"] in statuses:
                 return run
+            if run["status"] in ("completed", "failed", "cancelled", "interrupted"):
+                break  # it will not change again
         raise AssertionError(f"run {run_id} never reached {statuses}: {run['status']}")
 
 

@@ -266,8 +266,12 @@ def test_approval_timeout_cancels(fast_settings: Settings, tenants: Tenants) -> 
     ):
         runs = Runs(client, tenants.key("acme"))
         run = runs.create(DILIGENCE).json()
-        runs.until(run["id"], "requires_approval")
+        # Under load the half-second timeout may pass before the first look.
+        runs.until(run["id"], "requires_approval", "cancelled")
         assert runs.until(run["id"], "cancelled", timeout=10)["status"] == "cancelled"
+        events = client.get(f"/api/v1/runs/{run['id']}/events", headers=runs.headers).text
+        assert "event: run.requires_approval" in events
+        assert '"status":"cancelled"' in events.split("event: run.completed")[1]
 
 
 def test_cancel(runs: Runs) -> None:
