@@ -57,10 +57,25 @@ class JobHub:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """Wait for `key` (a job id, or NEW_WORK) to be woken; False on timeout."""
+    def watch(self, key: str) -> asyncio.Future[None]:
+        """A future woken with `key` from now on: register before looking, then `wait` on it,
+        and a wake-up that comes while looking is not missed."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[key].add(waiter)
+        return waiter
+
+    def unwatch(self, key: str, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                self._waiters.pop(key, None)
+
+    async def wait(
+        self, key: str, seconds: float, watched: asyncio.Future[None] | None = None
+    ) -> bool:
+        """Wait for `key` (a job id, or NEW_WORK) to be woken; False on timeout."""
+        waiter = watched if watched is not None else self.watch(key)
         try:
             async with asyncio.timeout(seconds):
                 await waiter
@@ -68,11 +83,7 @@ class JobHub:
         except TimeoutError:
             return False
         finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    self._waiters.pop(key, None)
+            self.unwatch(key, waiter)
 
 
 async def announce(session: AsyncSession, hub: JobHub, *keys: str) -> None:

@@ -146,6 +146,37 @@ async def transition(
     return won
 
 
+def _claim_statement(skip_locked: bool) -> Update:
+    candidates = (
+        select(_jobs.c.id)
+        .where(
+            _jobs.c.status == "queued",
+            _jobs.c.kind.in_(bindparam("kinds", expanding=True)),
+            _jobs.c.run_after.is_(None) | (_jobs.c.run_after <= bindparam("now")),
+        )
+        .order_by(_jobs.c.created_at)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        _jobs.update()
+        .where(_jobs.c.id.in_(candidates.scalar_subquery()), _jobs.c.status == "queued")
+        .values(
+            status="running",
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("lease_expires_at"),
+            attempts=_jobs.c.attempts + 1,
+            started_at=func.coalesce(_jobs.c.started_at, bindparam("now")),
+            updated_at=bindparam("now"),
+        )
+        .returning(*_jobs.c)
+    )
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}
+
+
 async def claim(
     session: AsyncSession,
     *,
@@ -154,38 +185,23 @@ async def claim(
     limit: int,
     lease_seconds: float,
 ) -> list[Job]:
-    """Take up to `limit` queued jobs for `owner`. On PostgreSQL, FOR UPDATE SKIP LOCKED
-    lets any number of workers claim at once without taking the same job; SQLite's single
-    writer serialises claims anyway."""
+    """Take up to `limit` queued jobs for `owner` (detached `Job`s, to read). On
+    PostgreSQL, FOR UPDATE SKIP LOCKED lets any number of workers claim at once without
+    taking the same job; SQLite's single writer serialises claims anyway."""
     now = utcnow()
-    candidates = (
-        select(Job.id)
-        .where(
-            Job.status == "queued",
-            Job.kind.in_(tuple(kinds)),
-            (Job.run_after.is_(None)) | (Job.run_after <= now),
-        )
-        .order_by(Job.created_at)
-        .limit(limit)
-    )
     assert session.bind is not None
-    if session.bind.dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    claimed = await session.scalars(
-        update(Job)
-        .where(Job.id.in_(candidates.scalar_subquery()), Job.status == "queued")
-        .values(
-            status="running",
-            lease_owner=owner,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            attempts=Job.attempts + 1,
-            started_at=func.coalesce(Job.started_at, now),
-            updated_at=now,
-        )
-        .returning(Job)
-        .execution_options(synchronize_session=False)
+    statement = _CLAIM[session.bind.dialect.name == "postgresql"]
+    result = await session.execute(
+        statement,
+        {
+            "kinds": list(kinds),
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        },
     )
-    return list(claimed)
+    return [Job(**row._mapping) for row in result]
 
 
 async def renew(

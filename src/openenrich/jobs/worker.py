@@ -231,7 +231,7 @@ class Worker:
         self.settings = settings
         self.http = http
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._jobs: dict[str, Job] = {}
+        self._full = False  # the last claim took as many jobs as there were free slots
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -268,6 +268,7 @@ class Worker:
         while not self._stopping:
             free = self.concurrency - len(self._running)
             claimed: list[Job] = []
+            new_work = self.hub.watch(NEW_WORK)  # from before the claim: no wake-up lost
             if free > 0:
                 try:
                     async with self.database.session() as session:
@@ -281,20 +282,24 @@ class Worker:
                         await session.commit()
                 except Exception:
                     logger.exception("claiming jobs failed")
+                    self.hub.unwatch(NEW_WORK, new_work)
                     await asyncio.sleep(self.poll_seconds)
                     continue
+            # Every slot filled: more may be queued, and a finishing job must look again.
+            self._full = len(claimed) == free
             for job in claimed:
-                self._jobs[job.id] = job
                 task = asyncio.get_running_loop().create_task(self._execute(job))
                 self._running[job.id] = task
                 task.add_done_callback(functools.partial(self._done, job.id))
-            if not claimed:
-                await self.hub.wait(NEW_WORK, self.poll_seconds)
+            if 0 < free == len(claimed):
+                self.hub.unwatch(NEW_WORK, new_work)  # the queue may hold more: claim again
+                continue
+            await self.hub.wait(NEW_WORK, self.poll_seconds, new_work)
 
     def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._running.pop(job_id, None)
-        self._jobs.pop(job_id, None)
-        self.hub.wake(NEW_WORK)  # a slot is free
+        if self._full:  # else the queue was empty at the last claim, and new work announces itself
+            self.hub.wake(NEW_WORK)
 
     async def _execute(self, job: Job) -> None:
         spec = self.specs[job.kind]
