@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import time
@@ -10,11 +11,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from helpers.tenants import Tenants, bearer
 from openenrich.cli import app as cli
 from openenrich.config import Settings
+from openenrich.db import Database
 from openenrich.tenancy.models import ApiKey
 
 UNAUTHORIZED = {"detail": "Invalid, revoked, or expired API key"}
@@ -216,3 +219,52 @@ def test_many_concurrent_requests_on_a_tiny_pool(settings: Settings, tenants: Te
 
     with LiveServer(create_app(tiny)) as live:
         assert asyncio.run(burst(live.url)) == [200] * 40
+
+
+def test_a_plan_change_reaches_a_warm_key_cache(client: httpx.Client, tenants: Tenants) -> None:
+    key = tenants.key("acme", role="member")
+    assert "x-ratelimit-limit" not in client.get("/api/auth/me", headers=bearer(key)).headers
+    tenants.plan("tight", requests_per_second=5)
+    tenants.set_plan("acme", "tight")
+    assert client.get("/api/auth/me", headers=bearer(key)).headers["x-ratelimit-limit"] == "5"
+
+
+def test_the_tenancy_marker_moves_with_keys_orgs_and_plans_only(tenants: Tenants) -> None:
+    """What keeps the key cache warm: runs, events and `last_used_at` writes leave the
+    marker alone; anything a principal is made of moves it."""
+    key = tenants.key("acme", role="member")
+    database = Database.from_settings(tenants.settings)
+
+    def marker() -> int | None:
+        return database.tenancy_marker()
+
+    def write(sql: str) -> None:
+        async def work(session: AsyncSession) -> None:
+            await session.execute(text(sql), {"prefix": key[:16]})
+
+        tenants.run(work)
+
+    try:
+        if database.dialect != "sqlite":
+            assert marker() is None  # no cheap marker: nothing is cached
+            return
+        before = marker()
+        write("UPDATE api_keys SET last_used_at = CURRENT_TIMESTAMP WHERE prefix = :prefix")
+        write("UPDATE api_keys SET name = 'renamed' WHERE prefix = :prefix")
+        assert marker() == before
+        changes = [
+            "UPDATE api_keys SET revoked_at = CURRENT_TIMESTAMP WHERE prefix = :prefix",
+            "UPDATE api_keys SET role = 'read' WHERE prefix = :prefix",
+            "DELETE FROM api_keys WHERE prefix = :prefix",
+            "UPDATE plans SET requests_per_second = 3 WHERE name = 'unlimited'",
+            "UPDATE organizations SET name = 'acme2' WHERE name = 'acme'",
+        ]
+        for sql in changes:
+            seen = marker()
+            write(sql)
+            assert marker() != seen, sql
+        seen = marker()
+        tenants.key("globex")  # a new organisation and key
+        assert marker() != seen
+    finally:
+        asyncio.run(database.dispose())

@@ -59,6 +59,20 @@ class ApiKey(TenantMixin, Base):
     auto_approve: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
+class ChangeCounter(Base):
+    """Counters that database triggers bump when a kind of data changes, so a process can
+    tell cheaply whether what it cached is still current.
+
+    `tenancy`: keys (not their `last_used_at`), organisations and plans; the `KeyCache`
+    keeps authenticated principals while it stands still (migration 0005 has the triggers).
+    """
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class RateLimitBucket(Base):
     """Token-bucket state shared by every server process on one database.
 

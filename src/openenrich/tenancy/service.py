@@ -178,13 +178,13 @@ _KEY_LOOKUP = (
 
 
 class KeyCache:
-    """Principals already looked up, valid while the database has not changed since.
+    """Principals already looked up, valid while no key, organisation or plan has changed.
 
-    Every request still asks the database whether *anything* was committed since the entry
-    was made (`Database.change_marker`: microseconds on SQLite); if so, the entry is not
-    used. A revoked, expired, re-planned or deleted key is therefore refused on the very
-    next request, from any process. Where the backend has no cheap marker (PostgreSQL),
-    nothing is cached.
+    Every request still asks the database whether one has (`Database.tenancy_marker`, a
+    counter that triggers bump: microseconds on SQLite); if so, the entry is not used. A
+    revoked, expired, re-planned or deleted key is therefore refused on the very next
+    request, from any process. Other writes (runs, events, a key's `last_used_at`) leave
+    the cache warm. Where the backend has no cheap marker (PostgreSQL), nothing is cached.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
@@ -220,7 +220,7 @@ async def authenticate(
         raise Unauthorized()
     digest = keys.digest(presented)
     # Read the marker before the lookup: a change that lands during it is seen next time.
-    marker = database.change_marker() if cache is not None else None
+    marker = database.tenancy_marker() if cache is not None else None
     if cache is not None:
         cached = cache.get(digest, marker)
         if cached is not None:
