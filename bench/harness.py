@@ -125,6 +125,15 @@ class BenchServer:
     def make_key(self, org: str = "bench", role: str = "admin") -> str:
         return self.cli("keys", "create", "--org", org, "--role", role).strip().splitlines()[-1]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its worker processes have used so far."""
+        assert self.process is not None
+        total = 0.0
+        for pid in [self.process.pid, *(worker.pid for worker in self.workers)]:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def peak_rss_mib(self) -> float:
         """The server's high-water resident set (VmHWM), in MiB."""
         assert self.process is not None

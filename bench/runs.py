@@ -209,7 +209,9 @@ def main() -> None:
             server.start_worker()
         keys = [server.make_key(f"client{n}", role="member") for n in range(args.clients)]
         asyncio.run(load(server, keys, args.clients, args.tool_ms, args.follow))  # warm-up
+        cpu = server.cpu_seconds()
         out = asyncio.run(load(server, keys, args.runs, args.tool_ms, args.follow, args.ramp_up))
+        cpu = server.cpu_seconds() - cpu
         rss = server.peak_rss_mib()
     done = len(out["completed"])
     print(
@@ -218,7 +220,8 @@ def main() -> None:
         f"{done / out['elapsed'][0]:.1f} runs/s, database "
         f"{args.database_url.split(':')[0] if args.database_url else 'sqlite'}, "
         + (f"{args.workers} worker processes, " if args.workers else "workers in serve, ")
-        + f"followed by {args.follow}, ramp-up {args.ramp_up} s, peak RSS {rss:.0f} MiB"
+        + f"followed by {args.follow}, ramp-up {args.ramp_up} s, peak RSS {rss:.0f} MiB, "
+        f"server CPU {cpu / max(done, 1) * 1000:.1f} ms per run"
     )
     for name, label in (
         ("create", "create latency"),

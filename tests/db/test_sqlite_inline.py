@@ -81,6 +81,45 @@ async def test_a_stuck_writer_makes_the_next_one_fail_fast(engine: AsyncEngine) 
         await third.execute(text("INSERT INTO t VALUES (3)"))
 
 
+async def test_a_writer_in_another_process_is_waited_for_asleep(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """Another process's write lock (here another connection, as `openenrich worker` would
+    hold it): the loop keeps running while we wait, and the write goes through once the
+    lock is free; held past the timeout, the write fails with SQLite's own error."""
+    other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None, timeout=0)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    running = asyncio.create_task(ticker())
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (1)")
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        started = time.monotonic()
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (2)"))
+        assert time.monotonic() - started >= 0.25
+        assert ticks > 15  # the loop ran while the write waited
+
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (3)"))
+        other.execute("ROLLBACK")
+    finally:
+        running.cancel()
+        other.close()
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT n FROM t ORDER BY n"))).all()
+    assert [n for (n,) in rows] == [1, 2]
+
+
 async def test_committed_rows_are_on_disk(engine: AsyncEngine, tmp_path: Path) -> None:
     async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO t VALUES (42)"))

@@ -12,8 +12,9 @@ Running SQLite on the loop is safe because nothing in it waits long:
 - Writers in this process queue on an asyncio lock, taken before a connection's first
   write and released at commit or rollback. A second writer therefore waits as a
   coroutine instead of spinning in SQLite's busy handler, which would block the loop
-  and, with it, the writer it waits for. A writer from another process (the CLI) is
-  waited for by SQLite's busy timeout; such writes are short.
+  and, with it, the writer it waits for. A writer in another process (`openenrich
+  worker`, the CLI) is waited for asleep too: these connections have no busy timeout, and
+  a statement that meets the lock is retried with a short backoff (`_busy_retry`).
 - Commits run inline too, fsync included (`synchronous=FULL`; a fraction of a millisecond
   on a local SSD). A commit in a worker thread looked kinder to the loop but measured
   worse: the write lock stayed held until the loop got back to the committing coroutine,
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -69,7 +71,7 @@ class InlineCursor:
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
         await self._owner._before(sql)
         try:
-            self._cursor.execute(sql, parameters)
+            await self._owner._busy_retry(self._cursor.execute, sql, parameters)
         finally:
             self._owner._after()
         return self
@@ -77,7 +79,8 @@ class InlineCursor:
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> InlineCursor:
         await self._owner._before(sql)
         try:
-            self._cursor.executemany(sql, parameters)
+            rows = list(parameters)  # a retry must see them again
+            await self._owner._busy_retry(self._cursor.executemany, sql, rows)
         finally:
             self._owner._after()
         return self
@@ -126,6 +129,27 @@ class InlineConnection:
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holds_lock = True
+
+    async def _busy_retry(self, call: Callable[[str, Any], object], sql: str, args: Any) -> None:
+        """Run `call(sql, args)`; while another process holds the database's write lock,
+        wait for it here, asleep, rather than in SQLite's busy handler, which would sleep
+        on the event loop's thread. Retrying is safe: a statement that meets the lock is
+        the transaction's first write (reads take no lock in WAL mode), so it did nothing."""
+        delay = 0.0005
+        deadline: float | None = None
+        while True:
+            try:
+                call(sql, args)
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + self._lock_timeout
+                if now >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.01)
 
     def _after(self) -> None:
         # A statement that ran outside a transaction (DDL, PRAGMA) is done already.
@@ -178,6 +202,7 @@ def connector(path: str, *, synchronous: str, busy_timeout: float = 10.0) -> Cal
         conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)
         for pragma in sqlite_pragmas(synchronous):
             conn.execute(pragma)
+        conn.execute("PRAGMA busy_timeout=0")  # InlineConnection waits, off the loop's thread
         return InlineConnection(conn, write_lock, lock_timeout=busy_timeout)
 
     return connect
