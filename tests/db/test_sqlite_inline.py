@@ -4,9 +4,10 @@ wait for them, a stuck writer fails fast instead of freezing the loop, commits p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from openenrich.db import sqlite_inline
 
 pytestmark = pytest.mark.anyio
+
+
+@contextlib.contextmanager
+def loop_ticks() -> Iterator[list[int]]:
+    """Counts 10 ms ticks of the running loop: how we see that a wait did not block it."""
+    ticks = [0]
+
+    async def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0.01)
+
+    running = asyncio.create_task(ticker())
+    try:
+        yield ticks
+    finally:
+        running.cancel()
 
 
 @pytest.fixture
@@ -60,20 +78,10 @@ async def test_readers_do_not_wait_for_an_open_write(engine: AsyncEngine) -> Non
 async def test_a_stuck_writer_makes_the_next_one_fail_fast(engine: AsyncEngine) -> None:
     async with engine.connect() as stuck:
         await stuck.execute(text("INSERT INTO t VALUES (1)"))
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
-        running = asyncio.create_task(ticker())
-        with pytest.raises(OperationalError, match="database is locked"):
+        with loop_ticks() as ticks, pytest.raises(OperationalError, match="database is locked"):
             async with engine.begin() as second:
                 await second.execute(text("INSERT INTO t VALUES (2)"))
-        running.cancel()
-        assert ticks > 20  # the loop kept running while the second writer waited
+        assert ticks[0] > 20  # the loop kept running while the second writer waited
         await stuck.rollback()
 
     # Rolling back released the lock: the next writer goes straight through.
@@ -88,24 +96,16 @@ async def test_a_writer_in_another_process_is_waited_for_asleep(
     hold it): the loop keeps running while we wait, and the write goes through once the
     lock is free; held past the timeout, the write fails with SQLite's own error."""
     other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None, timeout=0)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    running = asyncio.create_task(ticker())
     try:
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t VALUES (1)")
         asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
         started = time.monotonic()
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t VALUES (2)"))
+        with loop_ticks() as ticks:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (2)"))
         assert time.monotonic() - started >= 0.25
-        assert ticks > 15  # the loop ran while the write waited
+        assert ticks[0] > 15  # the loop ran while the write waited
 
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(OperationalError, match="database is locked"):
@@ -113,7 +113,6 @@ async def test_a_writer_in_another_process_is_waited_for_asleep(
                 await connection.execute(text("INSERT INTO t VALUES (3)"))
         other.execute("ROLLBACK")
     finally:
-        running.cancel()
         other.close()
     async with engine.connect() as connection:
         rows = (await connection.execute(text("SELECT n FROM t ORDER BY n"))).all()
