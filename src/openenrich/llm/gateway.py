@@ -2,7 +2,9 @@
 
     prompt ─► model (catalogue) ─► credentials (tenant key, else server key, else 400)
            ─► provider and tenant concurrency limits
-           ─► request (pydantic-ai), retried on 429/5xx/timeouts with backoff + jitter,
+           ─► request (a pydantic-ai model: our own for the OpenAI protocol, pydantic-ai's
+              on the SDKs for Anthropic and Gemini), retried on 429/5xx/timeouts with
+              backoff + jitter,
               honouring Retry-After
            ─► tool calls run and answered, up to `llm_max_tool_rounds`
            ─► output parsed and validated against the JSON Schema (jsonschema); on failure
@@ -71,7 +73,7 @@ from openenrich.tenancy.service import Tenant
 from openenrich.web.guard import UnsafeURL, resolve_public
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
-_MAX_CLIENTS = 256  # SDK clients kept, one per (model, key, base URL)
+_MAX_CLIENTS = 256  # clients kept, one per (model, key, base URL)
 _CREDENTIALS_TTL = 5.0  # seconds a process reuses a looked-up key (PUT/DELETE here clear it)
 
 
@@ -332,6 +334,8 @@ class Gateway:
                     ) from None
                 await asyncio.sleep(self._delay(attempt, error.headers))
                 continue
+            except UnsafeURL as error:  # a tenant's server now resolves somewhere private
+                raise BadRequest(f"{provider.label} may not be reached: {error}") from None
             except (ModelAPIError, UnexpectedModelBehavior) as error:
                 # Timeouts, refused connections, bodies that are not what the API promised.
                 if attempt == retries:
@@ -393,7 +397,7 @@ class Gateway:
         return credentials
 
     async def _model(self, ref: ModelRef, credentials: keys.Credentials) -> Model:
-        # One SDK client per (model, key, base URL), reused: building one costs milliseconds
+        # One client per (model, key, base URL), reused: building one costs milliseconds
         # and each holds a connection pool.
         key = (ref.provider.id, ref.name, credentials.api_key, credentials.base_url)
         built = self._models.get(key)

@@ -1,87 +1,129 @@
-"""pydantic-ai models for the catalogue's three wire protocols.
+"""The model for each of the catalogue's three wire protocols.
 
-SDK-level retries are off (each SDK client is made with `max_retries=0`; setting it per
-request would copy the client on every call): the gateway retries itself so that it can
-count attempts and honour Retry-After the same way for every provider. A base URL a tenant
-stored (an OpenAI-compatible server, say) goes through the SSRF-guarded HTTP client;
-server-wide base URLs come from the operator and are trusted.
+OpenAI's protocol (OpenAI, Perplexity, DeepSeek, OpenAI-compatible servers) is spoken by
+our own `ChatCompletionsModel` on aiohttp (llm/chat_completions.py says why); Anthropic and
+Gemini by pydantic-ai's models on their SDKs. SDK-level retries are off (each SDK client is
+made with `max_retries=0`; setting it per request would copy the client on every call): the
+gateway retries itself so that it can count attempts and honour Retry-After the same way
+for every provider. A base URL a tenant stored (an OpenAI-compatible server, say) is
+reached through the SSRF-guarded connector; server-wide base URLs come from the operator
+and are trusted.
 """
 
 from __future__ import annotations
 
+import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from anthropic import AsyncAnthropic
 from anthropic import DefaultAioHttpClient as AnthropicAioHttpClient
-from openai import AsyncOpenAI
-from openai import DefaultAioHttpClient as OpenAIAioHttpClient
 from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.google import GoogleModel
-from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.providers import Provider
 from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.google import GoogleProvider
-from pydantic_ai.providers.openai import OpenAIProvider
 
 from openenrich.config import Settings
 from openenrich.llm.catalogue import ModelRef
+from openenrich.llm.chat_completions import ChatCompletionsClient, ChatCompletionsModel
 from openenrich.llm.keys import Credentials
-from openenrich.web.client import guarded_client
+from openenrich.web.client import guarded_connector
+
+logger = logging.getLogger("openenrich.llm")
 
 
 @dataclass(frozen=True, slots=True)
 class Built:
-    """A model and what owns its connections: the pydantic-ai provider (an async context
-    manager: `open()` enters it, `close()` leaves it and closes the HTTP client it made)."""
+    """A model and what owns its connections (an async context manager: `open()` enters
+    it, `close()` leaves it and closes the connections it made)."""
 
     model: Model
-    provider: Provider[Any]
+    connections: AbstractAsyncContextManager[Any]
 
     async def open(self) -> None:
-        await self.provider.__aenter__()
+        await self.connections.__aenter__()
 
     async def close(self) -> None:
+        await self.connections.__aexit__(None, None, None)
+
+
+class _SdkConnections:
+    """A pydantic-ai provider, and the SDK client under it, which may hold a pool of its
+    own that leaving the provider does not close."""
+
+    def __init__(self, provider: Provider[Any]) -> None:
+        self.provider = provider
+
+    async def __aenter__(self) -> None:
+        await self.provider.__aenter__()
+
+    async def __aexit__(self, *exc: object) -> None:
         await self.provider.__aexit__(None, None, None)
-        client = self.provider.client  # the SDK's client may hold a pool of its own
+        client = self.provider.client
         if hasattr(client, "aio"):  # google-genai
             await client.aio.aclose()
-        elif hasattr(client, "close"):  # openai, anthropic: their HTTP client too
+        elif hasattr(client, "close"):  # anthropic: its HTTP client too
             await client.close()
 
 
 def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> Built:
     provider = ref.provider
     base_url = credentials.base_url or provider.base_url or None
-    api_key = credentials.api_key or "not-needed"  # local servers that need no key
     if provider.api == "anthropic":
         anthropic = AnthropicProvider(
             anthropic_client=AsyncAnthropic(
-                api_key=api_key,
+                api_key=credentials.api_key or "not-needed",
                 base_url=base_url,
                 max_retries=0,
                 http_client=AnthropicAioHttpClient(timeout=settings.llm_timeout_seconds),
             )
         )
-        return Built(AnthropicModel(ref.name, provider=anthropic), anthropic)
+        model: Model = AnthropicModel(
+            ref.name, provider=anthropic, profile=partial(_log_deprecation, ref.key)
+        )
+        return Built(model, _SdkConnections(anthropic))
     if provider.api == "google":
-        google = GoogleProvider(api_key=api_key, base_url=base_url)
-        return Built(GoogleModel(ref.name, provider=google), google)
-    http_client: Any = OpenAIAioHttpClient(timeout=settings.llm_timeout_seconds)
+        google = GoogleProvider(api_key=credentials.api_key or "not-needed", base_url=base_url)
+        model = GoogleModel(ref.name, provider=google, profile=partial(_log_deprecation, ref.key))
+        return Built(model, _SdkConnections(google))
+    assert base_url is not None  # the gateway refuses an OpenAI-compatible call without one
+    connector = None
     if credentials.source == "tenant" and credentials.base_url:
-        http_client = guarded_client(
+        connector = guarded_connector(
             allow_private=settings.allow_private_urls,
             allowed_hosts=settings.allowed_private_hosts,
-            https_only=False,
-            timeout=settings.llm_timeout_seconds,
-            max_connections=settings.llm_provider_concurrency,
+            limit=settings.llm_provider_concurrency,
         )
-    client = AsyncOpenAI(
-        base_url=base_url,
-        api_key=api_key,
-        max_retries=0,
-        http_client=http_client,
+    client = ChatCompletionsClient(
+        base_url,
+        credentials.api_key,
+        connector=connector,
+        max_connections=settings.llm_provider_concurrency,
     )
-    openai = OpenAIProvider(openai_client=client)
-    return Built(OpenAIChatModel(ref.name, provider=openai), openai)
+    model = ChatCompletionsModel(
+        ref.name, client, system=provider.id, native_json=provider.native_json
+    )
+    return Built(model, client)
+
+
+def _log_deprecation(key: str, profile: ModelProfile) -> ModelProfile:
+    """pydantic-ai warns (a Python warning) on every request to a model its provider
+    deprecated. The catalogue, not pydantic-ai, decides which models a tenant may name, so
+    the operator is told once in the log when the model's client is made, and requests go
+    on without the warning."""
+    deprecation = profile.get("deprecation")
+    if deprecation is None:
+        return profile
+    logger.warning(
+        "model %s is deprecated by its provider (retirement date %s, replacement %s): %s",
+        key,
+        deprecation.retirement_date or "not given",
+        deprecation.replacement or "not named",
+        deprecation.source_url,
+    )
+    return {**profile, "deprecation": None}

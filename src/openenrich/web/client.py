@@ -1,5 +1,9 @@
 """Outbound HTTP clients that only reach what the SSRF guard allows.
 
+`guarded_connector()` is the same guard for aiohttp (the LLM gateway's chat-completions
+client): its resolver checks every address a host resolves to, and aiohttp connects to
+the addresses it returned.
+
 `guarded_client()` is an `httpx.AsyncClient` whose connections are opened by
 `GuardedBackend`: it resolves the host itself, refuses the connection when an address is
 not public (unless private addresses are allowed), and connects to the address it checked.
@@ -14,14 +18,60 @@ Refusals raise `web.guard.UnsafeURL`; everything else is httpx's own errors.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import aiohttp
 import httpcore
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from openenrich.web.guard import UnsafeURL, parse, resolve, tls_context
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's name resolution through the guard: a non-public address (unless allowed)
+    raises UnsafeURL, which aiohttp passes on as a connection error."""
+
+    def __init__(self, *, allow_private: bool, allowed_hosts: Collection[str] = ()) -> None:
+        self.allow_private = allow_private
+        self.allowed_hosts = frozenset(allowed_hosts)
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await resolve(
+            host, port, allow_private=self.allow_private, allowed_hosts=self.allowed_hosts
+        )
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in addresses
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def guarded_connector(
+    *, allow_private: bool, allowed_hosts: Collection[str] = (), limit: int = 100
+) -> aiohttp.TCPConnector:
+    """Connections only to addresses the guard allows. No DNS cache: every new connection
+    resolves and checks again, so a changed DNS answer (rebinding) is checked too."""
+    return aiohttp.TCPConnector(
+        resolver=GuardedResolver(allow_private=allow_private, allowed_hosts=allowed_hosts),
+        use_dns_cache=False,
+        limit=limit,
+        ssl=tls_context(),
+    )
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
