@@ -9,9 +9,12 @@ transform and response models, and its HTTP client. Built here on one aiohttp se
 cost about a tenth of that (bench/llm_gateway.py), which is what lets one process keep 64
 calls in flight. Anthropic and Gemini still go through pydantic-ai's models and their SDKs.
 
-pydantic-ai still prepares the request (`Model.prepare_request`: output modes, the schema in
-the instructions for prompted output), so this model behaves like its own ones, and raises
-its exceptions, so the gateway handles every protocol alike:
+The model takes the request parameters as the gateway makes them: an output mode already
+chosen (native, prompted or none) and function tools. pydantic-ai's `Model.prepare_request`,
+which resolves modes, thinking, caching and native tools for any caller, cost 15% of a call
+here and would change nothing in them; the one thing the gateway needs of it, the schema in
+the instructions for prompted output, is done here with pydantic-ai's own template. Errors
+are pydantic-ai's, as its own models raise them, so the gateway handles every protocol alike:
 
     ModelAPIError
     ├── ModelHTTPError          the server answered 4xx/5xx (status, body, headers)
@@ -23,6 +26,7 @@ its exceptions, so the gateway handles every protocol alike:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -48,7 +52,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 from pydantic_ai.models import Model, ModelRequestParameters
-from pydantic_ai.profiles import ModelProfile
+from pydantic_ai.profiles import DEFAULT_PROMPTED_OUTPUT_TEMPLATE, ModelProfile
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RequestUsage
@@ -182,9 +186,8 @@ class ChatCompletionsModel(Model):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        model_settings, parameters = self.prepare_request(model_settings, model_request_parameters)
         settings = model_settings or {}
-        body = self._body(messages, settings, parameters)
+        body = self._body(messages, settings, model_request_parameters)
         timeout = settings.get("timeout")
         answer = await self.client.post(
             self._model_name, body, timeout if isinstance(timeout, int | float) else 600.0
@@ -197,19 +200,21 @@ class ChatCompletionsModel(Model):
         settings: ModelSettings,
         parameters: ModelRequestParameters,
     ) -> dict[str, Any]:
-        instructions = "\n\n".join(
-            part.content for part in parameters.instruction_parts or () if part.content
-        )
+        instructions = [part.content for part in parameters.instruction_parts or () if part.content]
+        output = parameters.output_object
+        if parameters.output_mode == "prompted" and output is not None:
+            template = parameters.prompted_output_template or DEFAULT_PROMPTED_OUTPUT_TEMPLATE
+            prompted = replace(parameters, prompted_output_template=template)
+            instructions.append(prompted.prompted_output_instructions or "")
         body: dict[str, Any] = {
             "model": self._model_name,
-            "messages": _messages(messages, instructions),
+            "messages": _messages(messages, "\n\n".join(instructions)),
         }
         tools = [*parameters.function_tools, *parameters.output_tools]
         if tools:
             body["tools"] = [_tool(tool) for tool in tools]
             if not parameters.allow_text_output:
                 body["tool_choice"] = "required"
-        output = parameters.output_object
         if parameters.output_mode == "native" and output is not None:
             schema: dict[str, Any] = {"name": output.name or "answer", "schema": output.json_schema}
             if output.description:
