@@ -18,15 +18,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from anthropic import AsyncAnthropic
-from anthropic import DefaultAioHttpClient as AnthropicAioHttpClient
 from pydantic_ai.models import Model
-from pydantic_ai.models.anthropic import AnthropicModel
-from pydantic_ai.models.google import GoogleModel
 from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.providers import Provider
-from pydantic_ai.providers.anthropic import AnthropicProvider
-from pydantic_ai.providers.google import GoogleProvider
 
 from openenrich.config import Settings
 from openenrich.llm.catalogue import ModelRef
@@ -74,7 +68,15 @@ class _SdkConnections:
 def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> Built:
     provider = ref.provider
     base_url = credentials.base_url or provider.base_url or None
+    # The Anthropic and Gemini SDKs are imported when a model of theirs is first made:
+    # together with pydantic-ai's models for them they take ~150 MiB of memory, which a
+    # server whose tenants use neither would carry for nothing.
     if provider.api == "anthropic":
+        from anthropic import AsyncAnthropic
+        from anthropic import DefaultAioHttpClient as AnthropicAioHttpClient
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
         anthropic = AnthropicProvider(
             anthropic_client=AsyncAnthropic(
                 api_key=credentials.api_key or "not-needed",
@@ -88,6 +90,9 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
         )
         return Built(model, _SdkConnections(anthropic))
     if provider.api == "google":
+        from pydantic_ai.models.google import GoogleModel
+        from pydantic_ai.providers.google import GoogleProvider
+
         google = GoogleProvider(api_key=credentials.api_key or "not-needed", base_url=base_url)
         model = GoogleModel(ref.name, provider=google, profile=partial(_log_deprecation, ref.key))
         return Built(model, _SdkConnections(google))
