@@ -59,6 +59,7 @@ from pydantic_ai.usage import RequestUsage
 
 from openenrich import __version__
 
+DEFAULT_TIMEOUT_SECONDS = 600.0
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # a chat completion is kilobytes; refuse runaway bodies
 
 _FINISH_REASONS: dict[str, FinishReason] = {
@@ -105,7 +106,6 @@ class ChatCompletionsClient:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self._headers,
-                json_serialize=lambda value: orjson.dumps(value).decode(),
                 trust_env=False,  # no proxies from the environment for provider calls
             )
         return self
@@ -115,7 +115,9 @@ class ChatCompletionsClient:
             await self._session.close()
             self._session = None
 
-    async def post(self, model_name: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 (a per-request setting)
+    async def post(
+        self, model_name: str, body: dict[str, Any], timeout_seconds: float
+    ) -> dict[str, Any]:
         """The decoded chat completion; pydantic-ai's errors otherwise (see the module)."""
         if self._session is None:
             raise RuntimeError("ChatCompletionsClient used outside `async with`")
@@ -123,14 +125,14 @@ class ChatCompletionsClient:
             async with self._session.post(
                 self.url,
                 data=orjson.dumps(body),
-                timeout=aiohttp.ClientTimeout(total=timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout_seconds),
                 allow_redirects=False,  # an API does not move; a redirect is an error here
             ) as response:
                 raw = await _read(response, model_name)
                 status, headers = response.status, response.headers
         except TimeoutError as error:
             raise ModelTimeoutError(
-                model_name, f"no answer from {self.base_url} within {timeout:g} s"
+                model_name, f"no answer from {self.base_url} within {timeout_seconds:g} s"
             ) from error
         except aiohttp.ClientError as error:
             raise ModelConnectionError(model_name, f"{self.base_url}: {error}") from error
@@ -189,9 +191,9 @@ class ChatCompletionsModel(Model):
         settings = model_settings or {}
         body = self._body(messages, settings, model_request_parameters)
         timeout = settings.get("timeout")
-        answer = await self.client.post(
-            self._model_name, body, timeout if isinstance(timeout, int | float) else 600.0
-        )
+        if not isinstance(timeout, int | float):  # the gateway always sets one
+            timeout = DEFAULT_TIMEOUT_SECONDS
+        answer = await self.client.post(self._model_name, body, timeout)
         return self._response(answer)
 
     def _body(
