@@ -44,7 +44,6 @@ from pydantic_ai.messages import (
     ModelRequest,
     ModelResponse,
     ModelResponsePart,
-    RetryPromptPart,
     SystemPromptPart,
     TextPart,
     ToolCallPart,
@@ -298,18 +297,7 @@ def _request_parts(message: ModelRequest) -> list[dict[str, Any]]:
                     "content": part.model_response_str(),
                 }
             )
-        elif isinstance(part, RetryPromptPart):  # pragma: no cover (the gateway re-asks in text)
-            if part.tool_name is None:
-                mapped.append({"role": "user", "content": part.model_response()})
-            else:
-                mapped.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": part.tool_call_id,
-                        "content": part.model_response(),
-                    }
-                )
-        else:  # pragma: no cover
+        else:  # the gateway re-asks in a user prompt, never with a retry part
             raise UserError(f"chat completions cannot carry a {type(part).__name__}")
     return mapped
 
