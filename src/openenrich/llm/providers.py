@@ -69,8 +69,8 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
     provider = ref.provider
     base_url = credentials.base_url or provider.base_url or None
     # The Anthropic and Gemini SDKs are imported when a model of theirs is first made:
-    # together with pydantic-ai's models for them they take ~150 MiB of memory, which a
-    # server whose tenants use neither would carry for nothing.
+    # with pydantic-ai's models for them they take ~60 MiB of memory (measured at import),
+    # which a server whose tenants use neither would carry for nothing.
     if provider.api == "anthropic":
         from anthropic import AsyncAnthropic
         from anthropic import DefaultAioHttpClient as AnthropicAioHttpClient
@@ -119,8 +119,8 @@ def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> 
 def _log_deprecation(key: str, profile: ModelProfile) -> ModelProfile:
     """pydantic-ai warns (a Python warning) on every request to a model its provider
     deprecated. The catalogue, not pydantic-ai, decides which models a tenant may name, so
-    the operator is told once in the log when the model's client is made, and requests go
-    on without the warning."""
+    the operator is told once in the log (pydantic-ai resolves a model's profile once, at
+    its first request), and requests go on without the warning."""
     deprecation = profile.get("deprecation")
     if deprecation is None:
         return profile
