@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 from verify.conftest import DILIGENCE, QUICKSTART, Runs
 
@@ -164,3 +165,45 @@ def test_a_client_following_live_sees_every_event_once(runs: Runs) -> None:
             live = [e for e in parse(response.iter_lines()) if e.event]
     assert [e.id for e in live] == list(range(1, len(live) + 1))
     assert live[-1].event == "run.completed"
+
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("header", "query"),
+    [
+        ({"Last-Event-ID": "99999999999999999999999"}, ""),
+        ({"Last-Event-ID": str(INT64_MAX + 1)}, ""),
+        ({}, "?after=99999999999999999999999"),
+        ({}, f"?after={INT64_MAX + 1}"),
+        ({}, "?after=-1"),
+        # Latin-1 superscript two: str.isdigit() says yes, int() says no.
+        ({"Last-Event-ID": b"\xb2"}, ""),
+        ({"Last-Event-ID": "-1"}, ""),
+    ],
+)
+def test_an_event_id_out_of_range_is_422_before_the_stream_starts(
+    runs: Runs, header: dict[str, str | bytes], query: str
+) -> None:
+    run = runs.create(QUICKSTART).json()
+    response = runs.client.get(
+        f"/api/v1/runs/{run['id']}/events{query}", headers={**runs.headers, **header}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert ("Last-Event-ID" if header else "after") in error["message"]
+
+
+def test_the_largest_event_id_is_a_resume_after_everything(runs: Runs) -> None:
+    run = runs.create(QUICKSTART).json()
+    runs.until(run["id"], "completed")
+    assert [
+        e for e in events_of(runs, run["id"], **{"Last-Event-ID": str(INT64_MAX)}) if e.event
+    ] == []
+    with runs.client.stream(
+        "GET", f"/api/v1/runs/{run['id']}/events?after={INT64_MAX}", headers=runs.headers
+    ) as response:
+        assert response.status_code == 200
+        assert [e for e in parse(response.iter_lines()) if e.event] == []

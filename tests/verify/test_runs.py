@@ -481,3 +481,25 @@ def test_rate_limits(fast_settings: Settings, tenants: Tenants) -> None:
         busy = client.post("/api/v1/runs", headers=bearer(other), json=QUICKSTART)
         assert busy.status_code == 429
         assert busy.headers["Retry-After"] == "10"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["offset=99999999999999999999999", f"offset={2**63}", "limit=99999999999999999999999"],
+)
+def test_paging_out_of_range_is_422(runs: Runs, query: str) -> None:
+    run = runs.create(QUICKSTART).json()
+    response = runs.client.get(
+        f"/api/v1/threads/{run['thread_id']}/runs?{query}", headers=runs.headers
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_the_largest_offset_is_an_empty_page(runs: Runs) -> None:
+    run = runs.create(QUICKSTART).json()
+    response = runs.client.get(
+        f"/api/v1/threads/{run['thread_id']}/runs?offset={2**63 - 1}", headers=runs.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["runs"] == []

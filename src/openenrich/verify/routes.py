@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.errors import InvalidRequest, RateLimited
+from openenrich.http.params import INT64_MAX, event_id
 from openenrich.http.responses import JSONBody
 from openenrich.http.session import DbSession, database
 from openenrich.jobs import queries as job_queries
@@ -161,14 +162,12 @@ async def run_events(
     run_id: str,
     request: Request,
     principal: Caller,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     start = after or 0
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
-            raise InvalidRequest("Last-Event-ID: must be an event id (a number)")
-        start = int(last_event_id)
+        start = event_id("Last-Event-ID", last_event_id)
     await service.read_resource(database(request), principal.tenant, run_id)  # 404 if not ours
     return _event_stream(request, run_id, after=start)
 
@@ -232,7 +231,7 @@ async def thread_runs(
     principal: Caller,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> JSONBody:
     return JSONBody(await service.thread_runs(session, principal.tenant, thread_id, limit, offset))
 
