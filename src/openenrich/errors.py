@@ -173,7 +173,8 @@ def describe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for error in errors[:3]:
         if error.get("type") == "json_invalid":
-            return "Request body is not valid JSON"
+            reason = (error.get("ctx") or {}).get("error")
+            return "Request body is not valid JSON" + (f": {reason}" if reason else "")
         location = [str(item) for item in error.get("loc", ()) if item != "body"]
         if not location and error.get("type") in ("model_attributes_type", "dict_type"):
             return "Request body must be a JSON object"

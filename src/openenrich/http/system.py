@@ -9,10 +9,11 @@ from starlette.responses import Response
 
 from openenrich import __version__
 from openenrich.http.responses import JSONBody
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import database
 from openenrich.ids import isoformat, utcnow
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=JSONRoute)
 
 
 @router.get("/health", summary="Liveness and database reachability (no authentication)")

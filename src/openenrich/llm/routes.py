@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openenrich.config import Settings
 from openenrich.errors import BadRequest, Forbidden
 from openenrich.http.responses import JSONBody
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway
@@ -22,7 +23,7 @@ from openenrich.tenancy.dependencies import CurrentPrincipal
 from openenrich.tenancy.roles import Role
 from openenrich.tenancy.service import Principal
 
-router = APIRouter(tags=["provider keys"])
+router = APIRouter(tags=["provider keys"], route_class=JSONRoute)
 
 # Entity enrichment's choices besides the models (reference 002 names `multi_expertise`).
 STRATEGIES = [

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from openenrich.errors import BadRequest, InvalidRequest
+from openenrich.json_input import InvalidJSON, check
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
@@ -41,10 +42,13 @@ class Events:
     event_time: tuple[int, int] | None = None  # (min, max) Unix microseconds
 
 
-def parse_ingest(body: bytes) -> Events:
+def parse_ingest(body: bytes, max_depth: int) -> Events:
     """`{"stream_id": …, "data": […]}` with the reference's error messages."""
     try:
+        check(body, max_depth)
         fields = _FIELDS.decode(body)
+    except InvalidJSON as error:
+        raise BadRequest(f"Invalid JSON: {error.message}") from None
     except msgspec.ValidationError:
         raise BadRequest("Request body must be a JSON object") from None
     except msgspec.DecodeError:
@@ -81,14 +85,17 @@ def _timestamp(raw: msgspec.Raw | None) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
-def parse_envelopes(body: bytes, stream_id: str) -> Events:
+def parse_envelopes(body: bytes, stream_id: str, max_depth: int) -> Events:
     """One envelope or an array of them; every envelope must be valid."""
     try:
+        check(body, max_depth)
         first = _first_byte(body.lstrip())
         envelopes = _ARRAY.decode(body) if first == ord("[") else [msgspec.Raw(body.strip())]
         if not envelopes:
             raise _detail("The request body is an empty array.")
         parsed = [_FIELDS.decode(envelope) for envelope in envelopes]
+    except InvalidJSON as error:
+        raise _detail(f"The request body is not valid JSON: {error.message}.") from None
     except msgspec.ValidationError:
         raise _detail("The request body must be a JSON object (or an array of objects).") from None
     except msgspec.DecodeError:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openenrich.errors import InvalidRequest, OpenEnrichError, RateLimited
 from openenrich.http.responses import JSONBody
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.ids import isoformat
 from openenrich.streams import service
@@ -28,7 +29,7 @@ from openenrich.tenancy.dependencies import (
 )
 from openenrich.tenancy.service import Principal
 
-router = APIRouter(tags=["streams"])
+router = APIRouter(tags=["streams"], route_class=JSONRoute)
 
 
 def streams_of(request: Request) -> service.Streams:
@@ -102,7 +103,7 @@ async def ingest(request: Request, principal: IngestPrincipal) -> Response:
     body = await request.body()
     stream_id = None
     try:
-        events = parse_ingest(body)
+        events = parse_ingest(body, streams_of(request).settings.json_max_depth)
         stream_id = events.stream_id
         result = await service.ingest(streams_of(request), principal, events)
     except OpenEnrichError as error:
@@ -125,7 +126,7 @@ async def stream_ingest(
     try:
         if not x_stream_id:
             raise InvalidRequest("The X-Stream-Id header is required.", code="invalid_format")
-        events = parse_envelopes(body, x_stream_id)
+        events = parse_envelopes(body, x_stream_id, streams_of(request).settings.json_max_depth)
         result = await service.ingest(streams_of(request), principal, events)
     except OpenEnrichError as error:
         _record_failure(request, principal, error, stream_id=x_stream_id, body=body)

@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from fastapi import APIRouter
 
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.tenancy import service
 from openenrich.tenancy.dependencies import AdminPrincipal, CurrentPrincipal
 from openenrich.tenancy.models import Organization
 from openenrich.tenancy.schemas import ApiKeyList, ApiKeyOut, CreateApiKey, CreatedApiKey, WhoAmI
 
-router = APIRouter(prefix="/api/auth", tags=["keys"])
+router = APIRouter(prefix="/api/auth", tags=["keys"], route_class=JSONRoute)
 
 
 @router.get("/me", summary="The organisation, environment and role of the calling key")

@@ -22,6 +22,7 @@ from openenrich.db import Database
 from openenrich.errors import InvalidRequest, RateLimited
 from openenrich.http.params import INT64_MAX, event_id
 from openenrich.http.responses import JSONBody
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession, database
 from openenrich.jobs import queries as job_queries
 from openenrich.jobs.models import TERMINAL
@@ -32,7 +33,7 @@ from openenrich.tenancy.service import Principal
 from openenrich.verify import service
 from openenrich.verify.schemas import CreateRun, Decision, WorkflowBody
 
-router = APIRouter(prefix="/api/v1", tags=["verification runs"])
+router = APIRouter(prefix="/api/v1", tags=["verification runs"], route_class=JSONRoute)
 
 
 def hub_of(request: Request) -> JobHub:

@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from openenrich.config import Settings
 from openenrich.errors import InvalidRequest
 from openenrich.http.responses import JSONBody
+from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.ids import isoformat
 from openenrich.tenancy.dependencies import AdminPrincipal
 from openenrich.webhooks import service
 from openenrich.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
 
 
 class EndpointBody(BaseModel):

@@ -1,0 +1,124 @@
+"""Bad input on the ingest routes: refused before the 200, never in the log, never a 500.
+
+An event that could not be stored (bytes that are not UTF-8, nesting past the limit) is
+refused in the answer; every good event sent before and after it lands, also across a
+restart, and the refusal shows on /errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from helpers.server import LiveServer
+from helpers.tenants import Tenants, bearer
+from openenrich.app import create_app
+from openenrich.config import Settings
+
+GOOD = b'{"stream_id": "p", "data": [{"n": %d}]}'
+# One event whose bytes are not UTF-8, in a value and in a key.
+NOT_UTF8 = [
+    b'{"stream_id": "p", "data": [{"n": 100, "s": "\xff\xfe"}]}',
+    b'{"stream_id": "p", "data": [{"n": 101, "\xff\xfe": 1}]}',
+    # A surrogate encoded as UTF-8 bytes is not UTF-8 either.
+    b'{"stream_id": "p", "data": [{"n": 102, "s": "\xed\xa0\x80"}]}',
+]
+ENVELOPE = b'{"timestamp": "2026-01-01T00:00:00Z", "source": "web", "event": {"n": %d%s}}'
+
+
+def post(client: httpx.Client, key: str, body: bytes) -> httpx.Response:
+    return client.post(
+        "/ingest", headers={**bearer(key), "content-type": "application/json"}, content=body
+    )
+
+
+def envelope(client: httpx.Client, key: str, body: bytes) -> httpx.Response:
+    return client.post(
+        "/v1/streams/ingest",
+        headers={**bearer(key), "content-type": "application/json", "x-stream-id": "e"},
+        content=body,
+    )
+
+
+# Envelopes are stored whole: their event's fields are in the `event` column.
+LANDED = "SELECT n FROM p UNION ALL SELECT CAST(event->>'$.n' AS INT) FROM e ORDER BY 1"
+
+
+def numbers(client: httpx.Client, key: str) -> list[int]:
+    response = client.post("/query", headers=bearer(key), json={"sql": LANDED})
+    assert response.status_code == 200, response.text
+    return [row[0] for row in response.json()["rows"]]
+
+
+def errors(client: httpx.Client, key: str) -> list[dict[str, Any]]:
+    answer = client.get("/errors?limit=100", headers=bearer(key)).json()
+    return list(answer["recent"])
+
+
+def test_invalid_utf8_is_refused_and_good_events_keep_landing(
+    settings: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        for stream in ("p", "e"):
+            created = client.post("/streams", headers=bearer(key), json={"stream_id": stream})
+            assert created.status_code == 201
+        assert post(client, key, GOOD % 1).status_code == 200
+        for body in NOT_UTF8:
+            refused = post(client, key, body)
+            assert refused.status_code == 400, refused.text
+            assert "UTF-8" in refused.json()["error"]
+        assert post(client, key, GOOD % 2).status_code == 200
+
+        assert envelope(client, key, ENVELOPE % (3, b"")).status_code == 200
+        refused = envelope(client, key, ENVELOPE % (103, b', "s": "\xff"'))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_format"
+        assert "UTF-8" in refused.json()["detail"]
+        assert envelope(client, key, ENVELOPE % (4, b"")).status_code == 200
+
+        for stream in ("p", "e"):
+            flushed = client.post(f"/streams/{stream}/flush", headers=bearer(key))
+            assert flushed.status_code == 200, flushed.text
+        assert numbers(client, key) == [1, 2, 3, 4]
+        assert post(client, key, GOOD % 5).status_code == 200  # buffered at the restart
+        refusals = [e for e in errors(client, key) if "UTF-8" in e["message"]]
+        assert len(refusals) == 4
+        assert {e["type"] for e in refusals} == {"validation"}
+
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/streams/p/flush", headers=bearer(key)).status_code == 200
+        assert numbers(client, key) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("route", ["/ingest", "/v1/streams/ingest"])
+def test_nesting_past_the_limit_is_a_400_and_up_to_it_lands(
+    route: str, settings: Settings, tenants: Tenants
+) -> None:
+    settings = settings.model_copy(update={"json_max_depth": 32})
+    key = tenants.key("acme")
+
+    def body(levels: int) -> bytes:
+        # `levels` counts every level of the body, the envelope or wrapper included.
+        if route == "/ingest":
+            inner = levels - 3  # {"data": [ {event: …} ] }
+            return b'{"stream_id": "p", "data": [{"deep": %s}]}' % (b"[" * inner + b"]" * inner)
+        inner = levels - 2  # {envelope: {event: …}}
+        return ENVELOPE % (1, b', "deep": ' + b"[" * inner + b"]" * inner)
+
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        stream = "p" if route == "/ingest" else "e"
+        created = client.post("/streams", headers=bearer(key), json={"stream_id": stream})
+        assert created.status_code == 201
+        send = post if route == "/ingest" else envelope
+        for levels in (33, 956, 100_000):
+            refused = send(client, key, body(levels))
+            assert refused.status_code == 400, (levels, refused.text)
+            assert "nested deeper than 32 levels" in refused.text
+        assert send(client, key, body(32)).status_code == 200
+        assert client.post(f"/streams/{stream}/flush", headers=bearer(key)).status_code == 200
+        rows = client.post("/query", headers=bearer(key), json={"sql": f"SELECT * FROM {stream}"})
+        assert rows.status_code == 200, rows.text
+        assert rows.json()["row_count"] == 1
