@@ -82,6 +82,10 @@ def create_app(
     app.include_router(webhooks_routes.router)
     app.include_router(llm_routes.router)
     # Added last runs first: metrics see every request, including refused bodies.
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for=body_limit_for(settings),
+        read_timeout=settings.body_read_timeout_seconds,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

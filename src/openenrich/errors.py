@@ -10,6 +10,7 @@ error into the error body of the surface the request came in on (see `render`).
     ├── Forbidden                    403     forbidden
     ├── NotFound                     404     not_found
     ├── MethodNotAllowed             405     method_not_allowed
+    ├── RequestTimeout               408     request_timeout
     ├── Conflict                     409     conflict
     ├── PayloadTooLarge              413     payload_too_large
     ├── InvalidRequest               422*    invalid_request
@@ -85,6 +86,11 @@ class NotFound(OpenEnrichError):
 class MethodNotAllowed(OpenEnrichError):
     status_code = 405
     code = "method_not_allowed"
+
+
+class RequestTimeout(OpenEnrichError):
+    status_code = 408
+    code = "request_timeout"
 
 
 class Conflict(OpenEnrichError):

@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from openenrich.errors import (
     BadRequest,
@@ -41,8 +43,22 @@ async def handle_validation_error(request: Request, exc: Exception) -> JSONBody:
     return error_response(request, InvalidRequest(describe_validation_errors(exc.errors())))
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> JSONBody:
+# nginx's code for a client that closed the connection before the answer: only /metrics
+# ever sees it, as nobody is left to send it to.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    # The client went away while its body was being read: nothing went wrong on our side,
+    # so no error is logged and nothing is counted as a 500.
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if isinstance(exc.__cause__, ClientDisconnect):
+        # FastAPI turns any failure to read a body parameter into a 400, a client gone too.
+        return await handle_client_disconnect(request, exc.__cause__)
     error: OpenEnrichError
     if exc.status_code == 404:
         error = NotFound("Not found")
@@ -77,4 +93,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(OperationalError, handle_database_unavailable)
+    app.add_exception_handler(ClientDisconnect, handle_client_disconnect)
     app.add_exception_handler(Exception, handle_unexpected)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -10,7 +11,13 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openenrich.config import Settings
-from openenrich.errors import OpenEnrichError, PayloadTooLarge, render, surface_for_path
+from openenrich.errors import (
+    OpenEnrichError,
+    PayloadTooLarge,
+    RequestTimeout,
+    render,
+    surface_for_path,
+)
 from openenrich.http.metrics import HttpMetrics
 
 _LEAD_UPLOAD = re.compile(r"/v1/pipelines/[^/]+/leads/?")
@@ -47,17 +54,29 @@ def too_large() -> PayloadTooLarge:
     return PayloadTooLarge("Payload too large", headers={"Connection": "close"})
 
 
+def timed_out(seconds: float) -> RequestTimeout:
+    # The client may send the rest later; nothing it sends on this connection is wanted now.
+    return RequestTimeout(
+        f"Request body not received: no data for {seconds:g} s", headers={"Connection": "close"}
+    )
+
+
 class BodyLimitMiddleware:
     """Caps request bodies while they are read, before anything parses them.
 
     A declared Content-Length over the cap is refused before a byte of the body is read;
     a body without one (chunked) is counted as it arrives and refused the moment it passes
-    the cap, whatever the route was doing with it.
+    the cap, whatever the route was doing with it. A body that stops arriving (no data for
+    `read_timeout` seconds) is answered with a 408: the server has no other limit on how
+    long a request may hold its connection while the route waits for the body.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], int]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit_for: Callable[[str, str], int], read_timeout: float
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,34 +91,47 @@ class BodyLimitMiddleware:
                 break
 
         received = 0
-        exceeded = False
+        refused: OpenEnrichError | None = None
+        body_complete = False
         response_started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+            nonlocal received, refused, body_complete
+            if body_complete:
+                # Only a disconnect can come now (a streaming response listens for it for
+                # as long as it streams): no timeout.
+                return await receive()
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                refused = timed_out(self.read_timeout)
+                raise refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > limit:
-                    exceeded = True
-                    raise too_large()
+                    refused = too_large()
+                    raise refused
+            else:
+                body_complete = True
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal response_started
-            if exceeded and not response_started:
-                return  # whatever the app answers to a truncated body, the answer is 413
+            if refused is not None and not response_started:
+                return  # whatever the app answers to a truncated body, the answer is ours
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
         try:
             await self.app(scope, counting_receive, guarded_send)
-        except PayloadTooLarge:
-            if response_started:
+        except OpenEnrichError as error:
+            if error is not refused or response_started:
                 raise
-        if exceeded and not response_started:
-            await send_error(scope, send, too_large())
+        if refused is not None and not response_started:
+            await send_error(scope, send, refused)
 
 
 class MetricsMiddleware:
