@@ -15,7 +15,7 @@ from helpers.tenants import Tenants
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine
-from openenrich.lake.models import LakeFile
+from openenrich.lake.models import LakeFile, QuarantinedRecord
 from openenrich.lake.storage import LakeStorage
 
 pytestmark = pytest.mark.anyio
@@ -149,3 +149,33 @@ async def test_a_dead_process_log_is_adopted(settings: Settings, org: str) -> No
         await database.dispose()
     assert numbers_in(settings.lake) == list(range(7))
     assert sorted(p.name for p in Path(settings.wal).iterdir()) == ["0"]
+
+
+async def test_a_run_of_nothing_but_unreadable_records_is_quarantined_once(
+    settings: Settings, org: str
+) -> None:
+    database = Database.from_settings(settings)
+    try:
+        first = engine(settings, database)
+        await first.start()
+        await first.append(org, "live", "events", "data", b'[{"s": "\xff"}]', count=1)
+        await first.append(org, "live", "events", "data", b'{"not": "an array"}', count=1)
+        assert await first.flush_stream(org, "live", "events") == []  # no file, no error
+        assert first.buffered(org, "live", "events") == 0
+        await append(first, org, 0, 3)
+        assert first._wal is not None
+        await first._wal.close()  # a crash: the good record is still only in the log
+
+        second = engine(settings, database)
+        await second.start()
+        assert second.buffered(org, "live", "events") == 3  # not the quarantined ones
+        await second.stop()
+        async with database.session() as session:
+            quarantined = list(
+                await session.scalars(select(QuarantinedRecord).order_by(QuarantinedRecord.wal_lsn))
+            )
+    finally:
+        await database.dispose()
+    assert [(q.wal_lsn, q.events, q.kind) for q in quarantined] == [(0, 1, "data"), (1, 1, "data")]
+    assert all((settings.data_dir / q.path).is_file() for q in quarantined)
+    assert numbers_in(settings.lake) == [0, 1, 2]

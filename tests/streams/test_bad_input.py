@@ -7,15 +7,24 @@ restart, and the refusal shows on /errors.
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpers.server import LiveServer
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine
+from openenrich.lake.storage import LakeStorage
+from openenrich.lake.wal import read_records
+from openenrich.tenancy import service as tenancy
 
 GOOD = b'{"stream_id": "p", "data": [{"n": %d}]}'
 # One event whose bytes are not UTF-8, in a value and in a key.
@@ -122,3 +131,98 @@ def test_nesting_past_the_limit_is_a_400_and_up_to_it_lands(
         rows = client.post("/query", headers=bearer(key), json={"sql": f"SELECT * FROM {stream}"})
         assert rows.status_code == 200, rows.text
         assert rows.json()["row_count"] == 1
+
+
+async def _log_with_an_unreadable_record(settings: Settings, org_id: str) -> None:
+    """Leave a write-ahead log, as a crash would, holding a record DuckDB cannot read
+    between two good ones: what a version that let such bytes through, or a damaged disk,
+    leaves behind."""
+
+    async def declared(key: BufferKey, version: int) -> None:
+        return None
+
+    async def flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
+        return None
+
+    database = Database.from_settings(settings)
+    engine = LakeEngine(
+        settings,
+        database,
+        LakeStorage(settings),
+        declared_columns=declared,
+        on_flushed=flushed,
+        on_flush_error=lambda key, error: None,
+    )
+    try:
+        await engine.start()
+        for payload in (b'[{"n": 1}]', b'[{"n": 100, "s": "\xff\xfe"}]', b'[{"n": 2}]'):
+            await engine.append(org_id, "live", "p", "data", payload, count=1)
+        assert engine._wal is not None
+        await engine._wal.close()  # a crash: nothing flushed
+    finally:
+        await database.dispose()
+
+
+def test_an_unreadable_log_record_is_quarantined_and_the_rest_lands(
+    settings: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+
+    async def org_id(session: AsyncSession) -> str:
+        return (await tenancy.ensure_organization(session, "acme")).id
+
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        assert (
+            client.post("/streams", headers=bearer(key), json={"stream_id": "p"}).status_code == 201
+        )
+    asyncio.run(_log_with_an_unreadable_record(settings, tenants.run(org_id)))
+
+    def landed(client: httpx.Client) -> list[int]:
+        response = client.post("/query", headers=bearer(key), json={"sql": "SELECT n FROM p"})
+        assert response.status_code == 200, response.text
+        return sorted(row[0] for row in response.json()["rows"])
+
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        flushed = client.post("/streams/p/flush", headers=bearer(key))
+        assert flushed.status_code == 200, flushed.text
+        assert landed(client) == [1, 2]
+        assert post(client, key, GOOD % 3).status_code == 200
+        assert client.post("/streams/p/flush", headers=bearer(key)).status_code == 200
+        assert landed(client) == [1, 2, 3]
+        processing = [e for e in errors(client, key) if e["type"] == "processing"]
+        assert len(processing) == 1
+        assert "quarantined" in processing[0]["message"]
+        assert "invalid UTF-8" in processing[0]["message"]
+        assert processing[0]["stream_id"] == "p"
+
+    kept = list((settings.data_dir / "quarantine").rglob("*.wal"))
+    assert len(kept) == 1
+    (record,) = read_records(kept[0], "node")
+    assert record.payload == b'[{"n": 100, "s": "\xff\xfe"}]'
+
+    # A restart neither buffers the record again nor reports it twice.
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/streams/p/flush", headers=bearer(key)).status_code == 200
+        assert landed(client) == [1, 2, 3]
+        assert len([e for e in errors(client, key) if e["type"] == "processing"]) == 1
+
+
+def test_a_lake_that_cannot_be_written_is_a_503_and_the_events_wait(
+    settings: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    lake = Path(settings.lake)
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        assert (
+            client.post("/streams", headers=bearer(key), json={"stream_id": "p"}).status_code == 201
+        )
+        assert post(client, key, GOOD % 1).status_code == 200
+        shutil.rmtree(lake, ignore_errors=True)
+        lake.write_bytes(b"")  # a file where the lake's folder should be
+        refused = client.post("/streams/p/flush", headers=bearer(key))
+        assert refused.status_code == 503, refused.text
+        assert "the events are kept" in refused.json()["error"]
+        lake.unlink()
+        assert client.post("/streams/p/flush", headers=bearer(key)).status_code == 200
+        rows = client.post("/query", headers=bearer(key), json={"sql": "SELECT n FROM p"})
+        assert rows.json()["rows"] == [[1]]

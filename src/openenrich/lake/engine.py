@@ -13,6 +13,11 @@ recovery puts every record above a stream's last manifest LSN back in its buffer
 next flush starts from the same first record and so writes the same file names, which
 replaces any file that was published but not yet in the manifest. Nothing is lost and
 nothing is written twice.
+
+A record DuckDB cannot read at all is quarantined, never retried for ever: its bytes go to
+`{data_dir}/quarantine/{node}/{lsn}.wal` (the log's record format), a `lake_quarantine`
+row names it (in the same transaction as the manifest rows of the run it was in), the
+rest of the run is written, and recovery skips it. `on_quarantined` tells the surface.
 """
 
 from __future__ import annotations
@@ -37,14 +42,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.ids import new_id
-from openenrich.lake.models import LakeFile
-from openenrich.lake.parquet import DLQ_COLUMNS, Column, ParquetWriter
+from openenrich.lake.files import fsync_dir
+from openenrich.lake.models import LakeFile, QuarantinedRecord
+from openenrich.lake.parquet import DLQ_COLUMNS, Column, ParquetWriter, UnreadableBatch
 from openenrich.lake.storage import LakeStorage
 from openenrich.lake.wal import (
     LogUnavailable,
     Record,
     RecordHeader,
     WriteAheadLog,
+    encode_record,
     node_records,
     orphan_logs,
 )
@@ -94,10 +101,28 @@ class FlushedFile:
     columns: list[Column]
 
 
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A log record set aside because it cannot be written as Parquet."""
+
+    key: BufferKey
+    lsn: int
+    events: int
+    path: str  # relative to the data folder
+    reason: str
+
+
+@dataclass(slots=True)
+class _WrittenRun:
+    file: tuple[FlushedFile, dict[str, object]] | None  # None: every record was quarantined
+    quarantined: list[Quarantined]
+
+
 # What the streams package tells the engine, and what the engine tells it back.
 DeclaredColumns = Callable[[BufferKey, int], Awaitable[Mapping[str, str] | None]]
 OnFlushed = Callable[[AsyncSession, list[FlushedFile]], Awaitable[None]]
 OnFlushError = Callable[[BufferKey, BaseException], None]
+OnQuarantined = Callable[[list[Quarantined]], None]
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -131,6 +156,7 @@ class LakeEngine:
         declared_columns: DeclaredColumns,
         on_flushed: OnFlushed,
         on_flush_error: OnFlushError,
+        on_quarantined: OnQuarantined = lambda quarantined: None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -138,6 +164,8 @@ class LakeEngine:
         self._declared_columns = declared_columns
         self._on_flushed = on_flushed
         self._on_flush_error = on_flush_error
+        self._on_quarantined = on_quarantined
+        self._quarantine = settings.data_dir / "quarantine"
         self._writer = ParquetWriter(settings.data_dir / "scratch", memory_limit="256MB")
         # Writing Parquet is background work: one thread, at a lower scheduling priority,
         # so a flush takes longer under load instead of making requests wait.
@@ -324,10 +352,19 @@ class LakeEngine:
         return written
 
     async def flush_all(self) -> list[FlushedFile]:
+        """Write every buffer; one that fails stays in the log and does not stop the rest."""
         written: list[FlushedFile] = []
+        failed: Exception | None = None
         async with self._flush_lock:
             for buffer in list(self._buffers.values()):
-                written += await self._flush_buffer(buffer)
+                try:
+                    written += await self._flush_buffer(buffer)
+                except Exception as error:
+                    logger.exception("flush of %s failed; its events stay in the log", buffer.key)
+                    self._on_flush_error(buffer.key, error)
+                    failed = error
+        if failed is not None:
+            raise failed
         return written
 
     async def _flush_buffer(self, buffer: StreamBuffer) -> list[FlushedFile]:
@@ -342,13 +379,20 @@ class LakeEngine:
             else:
                 runs.append([record])
         files: list[tuple[FlushedFile, dict[str, object]]] = []
+        quarantined: list[Quarantined] = []
         for run in runs:
-            files.append(await self._write_run(key, run))
+            written = await self._write_run(key, run)
+            if written.file is not None:
+                files.append(written.file)
+            quarantined += written.quarantined
 
         async with self.database.session() as session:
             await self._record_files(session, [row for _, row in files])
+            await self._record_quarantined(session, quarantined)
             await self._on_flushed(session, [flushed for flushed, _ in files])
             await session.commit()
+        if quarantined:
+            self._on_quarantined(quarantined)
 
         del buffer.records[: len(taken)]
         flushed_events = sum(record.header.count for record in taken)
@@ -367,9 +411,58 @@ class LakeEngine:
             )
         return [flushed for flushed, _ in files]
 
-    async def _write_run(
-        self, key: BufferKey, run: list[Record]
+    async def _write_run(self, key: BufferKey, run: list[Record]) -> _WrittenRun:
+        """Write a run; if DuckDB cannot read it, quarantine the records at fault and
+        write the rest (under the same file name: the run's first record names it)."""
+        loop = asyncio.get_running_loop()
+        try:
+            return _WrittenRun(await self._write_records(key, run, run), [])
+        except UnreadableBatch:
+            judged = await loop.run_in_executor(
+                self._background, lambda: [(r, self._writer.unreadable(r)) for r in run]
+            )
+            faulty = [(record, reason) for record, reason in judged if reason is not None]
+            if not faulty:
+                raise  # not the records' fault (the scratch disk?): retried later
+        quarantined = await loop.run_in_executor(self._background, self._set_aside, key, faulty)
+        kept = [record for record, reason in judged if reason is None]
+        file = await self._write_records(key, run, kept) if kept else None
+        return _WrittenRun(file, quarantined)
+
+    def _set_aside(self, key: BufferKey, faulty: list[tuple[Record, str]]) -> list[Quarantined]:
+        """Copy records to the quarantine folder, durably, before the manifest forgets them."""
+        folder = self._quarantine / key.node
+        folder.mkdir(parents=True, exist_ok=True)
+        quarantined = []
+        for record, reason in faulty:
+            name = f"{record.header.lsn:016d}.wal"
+            staged = folder / f".{name}.tmp"
+            with open(staged, "wb") as out:
+                out.write(encode_record(record.header, record.payload))
+                out.flush()
+                os.fsync(out.fileno())
+            staged.replace(folder / name)
+            path = f"quarantine/{key.node}/{name}"
+            logger.error(
+                "log record %s/%d (%d events of stream %s) cannot be written as Parquet (%s); "
+                "kept in %s",
+                key.node,
+                record.header.lsn,
+                record.header.count,
+                key.stream_id,
+                reason,
+                path,
+            )
+            quarantined.append(
+                Quarantined(key, record.header.lsn, record.header.count, path, reason)
+            )
+        fsync_dir(folder)
+        return quarantined
+
+    async def _write_records(
+        self, key: BufferKey, run: list[Record], records: list[Record]
     ) -> tuple[FlushedFile, dict[str, object]]:
+        """Write `records` (all of `run`, or what is left of it) as the run's file."""
         first = run[0].header
         day = _day(first.ingested_at)
         relative = self.storage.relative_path(
@@ -384,7 +477,7 @@ class LakeEngine:
         if key.kind == "dlq":
             declared = DLQ_COLUMNS
         else:
-            versions = {record.header.schema_version for record in run}
+            versions = {record.header.schema_version for record in records}
             declared = (
                 await self._declared_columns(key, versions.pop()) if len(versions) == 1 else None
             )
@@ -393,7 +486,7 @@ class LakeEngine:
         try:
             batch = await loop.run_in_executor(
                 self._background,
-                functools.partial(self._writer.write, run, staged, declared=declared),
+                functools.partial(self._writer.write, records, staged, declared=declared),
             )
             size = await loop.run_in_executor(
                 self._background, self.storage.publish, staged, relative
@@ -401,8 +494,8 @@ class LakeEngine:
         except BaseException:
             self.storage.discard(staged)
             raise
-        low = _time(min(record.header.event_time_min for record in run))
-        high = _time(max(record.header.event_time_max for record in run))
+        low = _time(min(record.header.event_time_min for record in records))
+        high = _time(max(record.header.event_time_max for record in records))
         flushed = FlushedFile(
             org_id=key.org_id,
             environment=key.environment,
@@ -454,6 +547,35 @@ class LakeEngine:
         )
         await session.execute(statement)
 
+    async def _record_quarantined(
+        self, session: AsyncSession, quarantined: list[Quarantined]
+    ) -> None:
+        if not quarantined:
+            return
+        insert = postgresql.insert if self.database.dialect == "postgresql" else sqlite.insert
+        table = QuarantinedRecord.__table__
+        assert isinstance(table, Table)
+        rows = [
+            {
+                "id": new_id("qrn"),
+                "org_id": item.key.org_id,
+                "environment": item.key.environment,
+                "stream_id": item.key.stream_id,
+                "kind": item.key.kind,
+                "wal_node": item.key.node,
+                "wal_lsn": item.lsn,
+                "events": item.events,
+                "bytes": (self.settings.data_dir / item.path).stat().st_size,
+                "path": item.path,
+                "reason": item.reason[:500],
+                "created_at": datetime.now(UTC),
+            }
+            for item in quarantined
+        ]
+        # Recovery after a crash before the manifest commit quarantines the same records.
+        statement = insert(table).values(rows).on_conflict_do_nothing()
+        await session.execute(statement)
+
     def _release_log(self) -> list[Path]:
         """Log segments nothing waits for (to delete); adopted logs that are done go."""
         assert self._wal is not None
@@ -488,10 +610,18 @@ class LakeEngine:
                 .group_by(LakeFile.org_id, LakeFile.environment, LakeFile.stream_id, LakeFile.kind)
             )
             flushed = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+            set_aside = set(
+                await session.scalars(
+                    select(QuarantinedRecord.wal_lsn).where(QuarantinedRecord.wal_node == node)
+                )
+            )
         kept = []
         for record in records:
             h = record.header
-            if h.lsn > flushed.get((h.org_id, h.environment, h.stream_id, h.kind), -1):
+            if (
+                h.lsn > flushed.get((h.org_id, h.environment, h.stream_id, h.kind), -1)
+                and h.lsn not in set_aside
+            ):
                 kept.append(record)
         self._buffer_records(kept)
         return len(kept)
@@ -504,4 +634,5 @@ __all__ = [
     "FlushedFile",
     "LakeEngine",
     "LogUnavailable",
+    "Quarantined",
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, String
+from sqlalchemy import BigInteger, Date, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openenrich.db.base import Base, TenantMixin
@@ -42,4 +42,30 @@ class LakeFile(TenantMixin, Base):
     wal_node: Mapped[str] = mapped_column(String(40))
     wal_first_lsn: Mapped[int] = mapped_column(BigInteger)
     wal_last_lsn: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedRecord(TenantMixin, Base):
+    """A write-ahead log record that could not be turned into Parquet, kept aside whole.
+
+    The flusher writes the rest of the stream's events and moves on; the record's bytes
+    stay on disk at `path` (relative to the data folder, in the log's own record format)
+    for an operator to inspect, and recovery never buffers it again.
+    """
+
+    __tablename__ = "lake_quarantine"
+    __table_args__ = (
+        UniqueConstraint("wal_node", "wal_lsn"),
+        Index("ix_lake_quarantine_stream", "org_id", "environment", "stream_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(4))  # the buffer it came from: "data" or "dlq"
+    wal_node: Mapped[str] = mapped_column(String(40))
+    wal_lsn: Mapped[int] = mapped_column(BigInteger)
+    events: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

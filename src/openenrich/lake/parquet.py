@@ -16,13 +16,16 @@ file. Timestamps are microseconds, UTC.
 
 Events reach us as the client sent them. If DuckDB refuses a batch (an object with a
 duplicate key, a field named like one of ours), the batch is normalised through msgspec
-and tried again; if that fails too, its events are kept whole in one JSON column `_raw`,
-so no event can block a stream.
+and tried again; if that fails too, its events are kept whole in one JSON column `_raw`.
+A batch DuckDB cannot read even so (bytes that are not JSON, written by an older version
+or damaged on disk) raises UnreadableBatch: the engine then asks `unreadable` about each
+record, quarantines the ones at fault and writes the rest, so no record blocks a stream.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +76,10 @@ DLQ_COLUMNS = {
     "field": "string",
     "original": "json",
 }
+
+
+class UnreadableBatch(Exception):
+    """DuckDB could not read a batch, not even as whole JSON objects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,14 +137,43 @@ class ParquetWriter:
                 return self._copy(source, boundaries, destination, declared)
             except duckdb.Error as error:
                 logger.warning("batch refused as sent (%s); normalising it", error)
-            _join_arrays(source, [_normalised(record.payload) for record in records])
             try:
-                return self._copy(source, boundaries, destination, declared)
+                normalised = [_normalised(record.payload) for record in records]
+            except msgspec.DecodeError as error:
+                logger.error("batch cannot be decoded (%s); keeping events as _raw", error)
+            else:
+                _join_arrays(source, normalised)
+                try:
+                    return self._copy(source, boundaries, destination, declared)
+                except duckdb.Error as error:
+                    logger.error("batch refused after normalising (%s); keeping it as _raw", error)
+            try:
+                return self._copy_raw(source, boundaries, destination)
             except duckdb.Error as error:
-                logger.error("batch refused after normalising (%s); keeping events as _raw", error)
-            return self._copy_raw(source, boundaries, destination)
+                raise UnreadableBatch(_first_line(error)) from error
         finally:
             source.unlink(missing_ok=True)
+
+    def unreadable(self, record: Record) -> str | None:
+        """Why DuckDB cannot read this record's events, even as whole JSON objects; None
+        when it can. Blocks: run it where `write` runs."""
+        source = self.scratch / f"{uuid.uuid4().hex}.json"
+        db = self._db.cursor()
+        try:
+            source.write_bytes(record.payload)
+            read = db.execute(
+                "SELECT count(*) FROM read_json_objects(?, format = 'array')", [str(source)]
+            ).fetchall()
+        except duckdb.IOException:
+            raise  # the scratch folder, not the record
+        except duckdb.Error as error:
+            return _first_line(error)
+        finally:
+            db.close()
+            source.unlink(missing_ok=True)
+        if read[0][0] != record.header.count:
+            return f"the record holds {read[0][0]} events, its header says {record.header.count}"
+        return None
 
     def _copy(
         self,
@@ -292,3 +328,11 @@ def _literal(value: str) -> str:
 
 def _path_literal(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+_SCRATCH_FILE = re.compile(r' in file "[^"]*"')
+
+
+def _first_line(error: Exception) -> str:
+    """DuckDB's message without our scratch file's name, which means nothing to a user."""
+    return _SCRATCH_FILE.sub("", str(error).strip().splitlines()[0])[:300]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database
-from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine
+from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
 from openenrich.streams import service
@@ -47,6 +47,20 @@ async def start(settings: Settings, database: Database) -> service.Streams:
             stream_id=key.stream_id,
         )
 
+    def on_quarantined(quarantined: list[Quarantined]) -> None:
+        for item in quarantined:
+            stats.error(
+                Tenant(item.key.org_id, Environment(item.key.environment)),
+                kind="processing",
+                message=(
+                    f"{item.events} event(s) could not be written to the lake and were "
+                    f"quarantined ({item.reason}); every other event was written. "
+                    f"An operator finds them in the data folder at {item.path}"
+                ),
+                endpoint="flush",
+                stream_id=item.key.stream_id,
+            )
+
     engine = LakeEngine(
         settings,
         database,
@@ -54,6 +68,7 @@ async def start(settings: Settings, database: Database) -> service.Streams:
         declared_columns=declared_columns,
         on_flushed=on_flushed,
         on_flush_error=on_flush_error,
+        on_quarantined=on_quarantined,
     )
     await engine.start()
     stats.start()

@@ -23,6 +23,7 @@ from openenrich.errors import BadRequest, Conflict, NotFound, RateLimited, Servi
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.lake.engine import BufferFull, FlushedFile, LakeEngine, LogUnavailable
 from openenrich.lake.models import LakeFile
+from openenrich.lake.parquet import UnreadableBatch
 from openenrich.lake.query import QueryResult, QuerySandbox
 from openenrich.lake.storage import LakeStorage
 from openenrich.streams.fields import Rejection, check_fields
@@ -263,7 +264,16 @@ async def flush(
     streams: Streams, session: AsyncSession, tenant: Tenant, stream_id: str
 ) -> list[FlushedFile]:
     await get_stream(session, tenant, stream_id)
-    return await streams.engine.flush_stream(tenant.org_id, tenant.environment.value, stream_id)
+    try:
+        return await streams.engine.flush_stream(
+            tenant.org_id, tenant.environment.value, stream_id
+        )
+    except (OSError, duckdb.Error, UnreadableBatch) as error:
+        # The lake's storage failed (disk full, S3 away); the events wait in the log.
+        raise ServiceUnavailable(
+            f"writing to the lake failed, the events are kept and retried: {error}",
+            headers={"Retry-After": "5"},
+        ) from None
 
 
 # -- dead letters ------------------------------------------------------------------------
