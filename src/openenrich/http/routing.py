@@ -34,6 +34,10 @@ class JSONRequest(Request):
                 self._json = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise json.JSONDecodeError("", "", 0) from None
+            # A NUL can only be written as the escape \u0000 (the raw byte is not JSON):
+            # the walk is for bodies that have one, or a backslash-u0000 that is text.
+            if b"\\u0000" in body and json_input.holds_nul(self._json):
+                raise json.JSONDecodeError("strings must not contain NUL (\\u0000)", "", 0)
         return self._json
 
 
