@@ -13,7 +13,12 @@ from openenrich.db import Database
 from openenrich.http import system
 from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
-from openenrich.http.middleware import BodyLimitMiddleware, MetricsMiddleware, body_limit_for
+from openenrich.http.middleware import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RateLimitHeadersMiddleware,
+    body_limit_for,
+)
 from openenrich.http.responses import JSONBody
 from openenrich.llm import routes as llm_routes
 from openenrich.llm.gateway import Gateway
@@ -87,5 +92,6 @@ def create_app(
         limit_for=body_limit_for(settings),
         read_timeout=settings.body_read_timeout_seconds,
     )
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

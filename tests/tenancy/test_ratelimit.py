@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.streams.stats import seconds_until_next_month
 from openenrich.tenancy.ratelimit import DatabaseRateLimiter, MemoryRateLimiter, RateLimiter, decide
 
 
@@ -131,3 +133,79 @@ def test_limit_holds_across_two_server_processes(
     # One shared bucket: 5 at once plus 5 a second. Two private buckets would allow ~10 more.
     assert allowed <= 5 + 5 * elapsed + 1, (allowed, elapsed)
     assert statuses.count(429) > 0
+
+
+def _seconds_to_next_month() -> float:
+    now = datetime.now(UTC)
+    first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    return (first - now).total_seconds()
+
+
+@pytest.mark.parametrize("route", ["/ingest", "/v1/streams/ingest"])
+def test_the_monthly_event_quota_429_says_when_the_next_month_starts(
+    client: httpx.Client, tenants: Tenants, route: str
+) -> None:
+    tenants.plan("tiny", events_per_month=2, requests_per_second=100.0)
+    tenants.set_plan("acme", "tiny")
+    headers = bearer(tenants.key("acme"))
+    assert client.post("/streams", headers=headers, json={"stream_id": "s"}).status_code == 201
+    if route == "/ingest":
+        send = {"json": {"stream_id": "s", "data": [{"n": 1}, {"n": 2}, {"n": 3}]}}
+        body = {"error": "Monthly event limit exceeded"}
+    else:
+        headers = {**headers, "X-Stream-Id": "s"}
+        envelope = {"timestamp": "2026-01-01T00:00:00Z", "source": "t", "event": {"n": 1}}
+        send = {"json": [envelope] * 3}
+        body = {"error": "rate_limited", "detail": "Monthly event limit exceeded"}
+    refused = client.post(route, headers=headers, **send)  # type: ignore[arg-type]
+    assert refused.status_code == 429
+    assert refused.json() == body
+    expected = _seconds_to_next_month()
+    assert expected - 5 <= int(refused.headers["Retry-After"]) <= expected + 5
+    assert refused.headers["X-RateLimit-Limit"] == "100"
+    assert "X-RateLimit-Remaining" in refused.headers
+
+
+@pytest.mark.parametrize(
+    ("moment", "seconds"),
+    [
+        (datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC), 1),
+        (datetime(2026, 12, 31, 23, 0, tzinfo=UTC), 3600),  # into January of the next year
+        (datetime(2026, 2, 1, 0, 0, tzinfo=UTC), 28 * 86_400),
+        (datetime(2026, 3, 31, 23, 59, 59, 500_000, tzinfo=UTC), 1),  # never 0
+    ],
+)
+def test_seconds_until_next_month(moment: datetime, seconds: int) -> None:
+    assert seconds_until_next_month(moment) == seconds
+
+
+def test_every_response_to_a_key_with_a_bucket_carries_the_rate_limit_headers(
+    settings: Settings, tenants: Tenants
+) -> None:
+    tenants.plan("metered", requests_per_second=1000.0)
+    tenants.set_plan("acme", "metered")
+    admin, reader = bearer(tenants.key("acme")), bearer(tenants.key("acme", role="read"))
+    with LiveServer(create_app(settings)) as live, httpx.Client(base_url=live.url) as client:
+        run = client.post("/api/v1/runs", headers=admin, json={"message": "PAN ABCDE1234F"})
+        with client.stream(
+            "GET", f"/api/v1/runs/{run.json()['id']}/events", headers=admin
+        ) as events:
+            pass
+        responses = {
+            "201 a route's own response": client.post(
+                "/streams", headers=admin, json={"stream_id": "s"}
+            ),
+            "200 a route's own response": client.get("/streams", headers=admin),
+            "202 verification run": run,
+            "200 event stream": events,
+            "400 bad body": client.post("/streams", headers=admin, json={"stream_id": 5}),
+            "403 read-only key": client.post("/streams", headers=reader, json={"stream_id": "t"}),
+            "404 no such stream": client.delete("/streams/nope", headers=admin),
+            "404 no such run": client.get("/api/v1/runs/run_nope", headers=admin),
+            "422 verification runs": client.post("/api/v1/runs", headers=admin, json={}),
+        }
+    for name, response in responses.items():
+        assert name.split()[0] == str(response.status_code), (name, response.text)
+        assert response.headers.get("X-RateLimit-Limit") == "1000", name
+        assert int(response.headers["X-RateLimit-Remaining"]) > 900, name
+        assert response.headers["X-RateLimit-Reset"] in ("0", "1"), name

@@ -23,6 +23,7 @@ from openenrich.errors import (
     render,
     surface_for_path,
 )
+from openenrich.http.middleware import rate_limit_headers
 from openenrich.http.responses import JSONBody
 
 logger = logging.getLogger("openenrich.http")
@@ -85,7 +86,9 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> JSONB
 async def handle_unexpected(request: Request, exc: Exception) -> JSONBody:
     # Every 500 is a bug: log it with its traceback (never the request's headers).
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, InternalError("Internal server error"))
+    # Starlette sends this answer outside every middleware, RateLimitHeaders included.
+    headers = rate_limit_headers(request.scope)
+    return error_response(request, InternalError("Internal server error", headers=headers))
 
 
 def install_error_handlers(app: FastAPI) -> None:

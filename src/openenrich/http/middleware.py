@@ -134,6 +134,46 @@ class BodyLimitMiddleware:
             await send_error(scope, send, refused)
 
 
+# The request-state attribute where authentication leaves the caller's X-RateLimit-* headers.
+RATE_LIMIT_HEADERS = "rate_limit_headers"
+
+
+def rate_limit_headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = scope.get("state", {}).get(RATE_LIMIT_HEADERS) or {}
+    return headers
+
+
+class RateLimitHeadersMiddleware:
+    """Puts the caller's X-RateLimit-* headers on every answer to an authenticated request.
+
+    A route that returns its own Response, an error handler and the body limits above all
+    build their answers without the headers a dependency set; this adds them at the one
+    point every answer passes. Headers an answer already has win (a 429 from one of the
+    verification-runs limits describes that limit).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and (extra := rate_limit_headers(scope)):
+                present = {name.lower() for name, _ in message.get("headers", ())}
+                added = [
+                    (name.lower().encode(), value.encode())
+                    for name, value in extra.items()
+                    if name.lower().encode() not in present
+                ]
+                message = {**message, "headers": [*message.get("headers", ()), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app

@@ -84,10 +84,10 @@ def _record_rejections(
     )
 
 
-async def ingest_principal(request: Request, response: Response) -> Principal:
+async def ingest_principal(request: Request) -> Principal:
     """`authenticated`, plus: a rate-limited ingest request shows on /errors and /stats."""
     try:
-        return await authenticated(request, response)
+        return await authenticated(request)
     except RateLimited as error:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is not None:

@@ -37,7 +37,7 @@ from openenrich.streams.models import (
 )
 from openenrich.streams.parsing import Events, is_object
 from openenrich.streams.registry import StreamRegistry
-from openenrich.streams.stats import ERROR_TYPES, StreamStats
+from openenrich.streams.stats import ERROR_TYPES, StreamStats, seconds_until_next_month
 from openenrich.tenancy.service import Principal, Tenant
 
 STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -191,7 +191,9 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
         and not tenant.is_test
         and await streams.stats.month_to_date(tenant) + total > limit
     ):
-        raise RateLimited("Monthly event limit exceeded")
+        # The quota starts afresh with the month (UTC): that is when a retry can succeed.
+        retry_after = seconds_until_next_month(datetime.now(UTC))
+        raise RateLimited("Monthly event limit exceeded", headers={"Retry-After": str(retry_after)})
 
     rejected: list[tuple[msgspec.Raw, Rejection]] = []
     valid_array, valid = events.array, total

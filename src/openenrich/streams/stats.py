@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,15 @@ def minute_of(moment: datetime) -> datetime:
 
 def month_of(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
+
+
+def seconds_until_next_month(moment: datetime) -> int:
+    """Whole seconds from `moment` (UTC) until the monthly event quota starts afresh; at
+    least 1, so a Retry-After never invites an immediate retry."""
+    first = (
+        moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=32)
+    ).replace(day=1)
+    return max(1, math.ceil((first - moment).total_seconds()))
 
 
 class StreamStats:

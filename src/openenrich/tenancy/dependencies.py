@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 
 from openenrich.errors import Forbidden, RateLimited
+from openenrich.http.middleware import RATE_LIMIT_HEADERS
 from openenrich.http.session import database
 from openenrich.tenancy import service
 from openenrich.tenancy.ratelimit import RateLimiter
@@ -24,7 +25,7 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-async def _authenticate(request: Request, response: Response, *, reads_only: bool) -> Principal:
+async def _authenticate(request: Request, *, reads_only: bool) -> Principal:
     # Each step below takes a pooled connection and gives it back before the next one:
     # holding one while waiting for another is how a busy pool deadlocks.
     db = database(request)
@@ -34,9 +35,10 @@ async def _authenticate(request: Request, response: Response, *, reads_only: boo
     if rate is not None:
         limiter: RateLimiter = request.app.state.rate_limiter
         decision = await limiter.take(f"key:{principal.key_id}", rate)
+        # Every answer to this request carries them, errors included (RateLimitHeaders).
+        setattr(request.state, RATE_LIMIT_HEADERS, decision.limit_headers())
         if not decision.allowed:
             raise RateLimited("Rate limit exceeded", headers=decision.headers())
-        response.headers.update(decision.headers())
     if principal.role is Role.READ and request.method not in SAFE_METHODS and not reads_only:
         raise Forbidden("This API key is read-only")
     tracker: service.KeyUseTracker = request.app.state.key_use
@@ -47,15 +49,15 @@ async def _authenticate(request: Request, response: Response, *, reads_only: boo
     return principal
 
 
-async def authenticated(request: Request, response: Response) -> Principal:
+async def authenticated(request: Request) -> Principal:
     """Any valid key; `read` keys only for GET."""
-    return await _authenticate(request, response, reads_only=False)
+    return await _authenticate(request, reads_only=False)
 
 
-async def authenticated_reader(request: Request, response: Response) -> Principal:
+async def authenticated_reader(request: Request) -> Principal:
     """Any valid key, `read` keys included, for routes that only read whatever their method
     (POST /query)."""
-    return await _authenticate(request, response, reads_only=True)
+    return await _authenticate(request, reads_only=True)
 
 
 async def admin_only(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:

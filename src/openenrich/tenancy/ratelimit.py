@@ -33,12 +33,17 @@ class Decision:
     reset_after: int  # seconds until the bucket is full again
     retry_after: int  # seconds until a request would be allowed (0 when allowed)
 
-    def headers(self) -> dict[str, str]:
-        headers = {
+    def limit_headers(self) -> dict[str, str]:
+        """What every response to the request carries, whatever its status."""
+        return {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_after),
         }
+
+    def headers(self) -> dict[str, str]:
+        """The headers of this decision's own answer: a refusal adds Retry-After."""
+        headers = self.limit_headers()
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
         return headers

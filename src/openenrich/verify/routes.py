@@ -58,9 +58,9 @@ async def _limit(
         raise RateLimited("Rate limit exceeded; respect the Retry-After header", headers=headers)
 
 
-async def verify_principal(request: Request, response: Response) -> Principal:
+async def verify_principal(request: Request) -> Principal:
     """A key, plus the reference's read limit (600 GETs a minute per key)."""
-    principal = await authenticated(request, response)
+    principal = await authenticated(request)
     if request.method == "GET":
         await _limit(
             request, f"runs-read:{principal.key_id}", settings_of(request).runs_reads_per_minute
