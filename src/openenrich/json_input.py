@@ -88,7 +88,10 @@ def check_depth(body: bytes, max_depth: int) -> None:
     # few passes finish a typical body; a long one has its running depth summed.
     removed = 0
     while brackets and removed < max_depth and len(brackets) < _ARROW_FROM:
-        brackets = brackets.replace(b"[]", b"")
+        peeled = brackets.replace(b"[]", b"")
+        if len(peeled) == len(brackets):  # only `]…][…[` is left: they do not pair up
+            break
+        brackets = peeled
         removed += 1
     if brackets and removed + _deepest(brackets) > max_depth:
         raise InvalidJSON(f"JSON nested deeper than {max_depth} levels")
