@@ -8,6 +8,7 @@ restart, and the refusal shows on /errors.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,25 @@ def test_a_lake_that_cannot_be_written_is_a_503_and_the_events_wait(
         assert client.post("/streams/p/flush", headers=bearer(key)).status_code == 200
         rows = client.post("/query", headers=bearer(key), json={"sql": "SELECT n FROM p"})
         assert rows.json()["rows"] == [[1]]
+
+
+def test_the_deepest_event_admitted_lands_is_queried_and_dead_lettered(
+    client: httpx.Client, tenants: Tenants, settings: Settings
+) -> None:
+    key = tenants.key("acme")
+    levels = settings.json_max_depth - 3  # {"data": [{"deep": …}]}
+    deep = b"[" * levels + b"1" + b"]" * levels
+    for stream, mode in (("flex_s", "flex"), ("strict_s", "strict")):
+        body: dict[str, Any] = {"stream_id": stream, "schema_mode": mode}
+        if mode == "strict":
+            body["fields"] = {"n": "int64"}
+        assert client.post("/streams", headers=bearer(key), json=body).status_code == 201
+        sent = b'{"stream_id": "%s", "data": [{"deep": %s}]}' % (stream.encode(), deep)
+        assert post(client, key, sent).status_code == 200
+        assert client.post(f"/streams/{stream}/flush", headers=bearer(key)).status_code == 200
+    rows = client.post("/query", headers=bearer(key), json={"sql": "SELECT deep FROM flex_s"})
+    assert rows.status_code == 200, rows.text
+    assert rows.json()["rows"][0][0].count("[") == levels
+    letters = client.get("/streams/strict_s/dlq", headers=bearer(key))
+    assert letters.status_code == 200, letters.text
+    assert letters.json()["events"][0]["original"] == {"deep": json.loads(deep)}
