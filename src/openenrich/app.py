@@ -20,6 +20,7 @@ from openenrich.http.middleware import (
     body_limit_for,
 )
 from openenrich.http.responses import JSONBody
+from openenrich.http.urls import NulInURLMiddleware
 from openenrich.llm import routes as llm_routes
 from openenrich.llm.gateway import Gateway
 from openenrich.secretbox import load_secret_box
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(webhooks_routes.router)
     app.include_router(llm_routes.router)
     # Added last runs first: metrics see every request, including refused bodies.
+    app.add_middleware(NulInURLMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=body_limit_for(settings),

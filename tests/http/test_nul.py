@@ -34,3 +34,27 @@ def test_a_backslash_before_u0000_is_text_not_nul(client: httpx.Client, tenants:
     response = client.post("/api/auth/api-keys", headers=headers, content=rb'{"name": "a\\u0000"}')
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "a\\u0000"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("GET", "/streams/%00/dlq", {"error": "The URL must not contain NUL (%00)"}),
+        ("PUT", "/streams/a%00b", {"error": "The URL must not contain NUL (%00)"}),
+        ("GET", "/usage?stream_id=%00", {"error": "The URL must not contain NUL (%00)"}),
+        ("GET", "/errors?stream_id=x%00", {"error": "The URL must not contain NUL (%00)"}),
+        (
+            "GET",
+            "/api/v1/runs/run_%00/events",
+            {"error": {"code": "invalid_request", "message": "The URL must not contain NUL (%00)"}},
+        ),
+        ("DELETE", "/api/auth/api-keys/%00", {"detail": "The URL must not contain NUL (%00)"}),
+        ("DELETE", "/v1/settings/api-keys/%00", {"error": "The URL must not contain NUL (%00)"}),
+    ],
+)
+def test_nul_in_a_url_is_refused_in_the_surface_body(
+    client: httpx.Client, tenants: Tenants, method: str, url: str, body: dict[str, object]
+) -> None:
+    response = client.request(method, url, headers=bearer(tenants.key()))
+    assert response.status_code == 400, response.text
+    assert response.json() == body
