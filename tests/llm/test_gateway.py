@@ -388,7 +388,7 @@ def test_a_tenant_base_url_passes_the_ssrf_guard(
     path: str,
 ) -> None:
     """A base URL a tenant stores is a user-given URL: private addresses are refused unless
-    the operator allows that host."""
+    the operator allows that host, also when the URL was stored while they were allowed."""
 
     async def store(session: object) -> None:
         await keys.put_key(
@@ -398,6 +398,7 @@ def test_a_tenant_base_url_passes_the_ssrf_guard(
             key_name,
             "sk-tenant-0123456789",
             f"{fake.url}{path}",
+            allow_private=True,  # the operator allowed private URLs then, and no longer does
         )
 
     tenants.run(store)

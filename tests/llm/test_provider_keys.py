@@ -10,7 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from helpers.server import LiveServer
 from helpers.tenants import Tenants
+from openenrich.app import create_app
 from openenrich.config import Settings
 
 SECRET = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
@@ -45,13 +47,12 @@ def test_store_list_replace_and_delete(
         ).json()["provider"]
         == "GOOGLE"
     )
+    # Ollama needs no key. (A private address needs the operator's allow-list: below.)
     compatible = client.put(
-        f"{base}/openai_compatible",
-        json={"base_url": "http://127.0.0.1:11434/v1"},  # Ollama needs no key
-        headers=auth(key),
+        f"{base}/openai_compatible", json={"base_url": "http://8.8.8.8:11434/v1"}, headers=auth(key)
     )
     assert compatible.status_code == 200, compatible.text
-    assert compatible.json()["base_url"] == "http://127.0.0.1:11434/v1"
+    assert compatible.json()["base_url"] == "http://8.8.8.8:11434/v1"
 
     replaced = client.put(
         f"{base}/OPENAI", json={"api_key": "sk-other-0123456789"}, headers=auth(key)
@@ -159,3 +160,82 @@ def test_enrichment_options(client: httpx.Client, tenants: Tenants) -> None:
     }
     assert after["anthropic::claude-sonnet-4-5-20250514"]["configured"] is True
     assert after["openai::gpt-4o"]["configured"] is False
+
+
+# Hosts that are not on the public internet, written so that none needs a DNS server:
+# address literals, and `localhost` from /etc/hosts.
+NOT_PUBLIC = [
+    "http://169.254.169.254/latest",  # cloud metadata (link-local)
+    "http://127.0.0.1:11434/v1",
+    "http://localhost:11434/v1",
+    "http://[::1]:8080/v1",
+    "http://10.0.0.5/v1",
+    "http://192.168.1.20:8000/v1",
+    "http://100.64.0.1/v1",  # carrier-grade NAT
+    "http://[fd00::1]/v1",  # unique-local
+    "http://[fe80::1]/v1",  # link-local
+    "http://[::ffff:169.254.169.254]/latest",  # IPv4-mapped
+    "http://2130706433/v1",  # 127.0.0.1 as one number
+    "http://0.0.0.0:8080/v1",
+]
+
+
+@pytest.mark.parametrize("base", ["/v1/settings/api-keys", "/api/settings/api-keys"])
+@pytest.mark.parametrize("url", NOT_PUBLIC)
+def test_a_base_url_that_is_not_public_is_refused_when_stored(
+    client: httpx.Client, tenants: Tenants, base: str, url: str
+) -> None:
+    key = tenants.key("acme", role="member")
+    for provider in ("OPENAI", "OPENAI_COMPATIBLE", "FIRECRAWL"):
+        refused = client.put(
+            f"{base}/{provider}", json={"api_key": SECRET, "base_url": url}, headers=auth(key)
+        )
+        assert refused.status_code == 400, (provider, refused.text)
+        message = refused.json()["error" if base.startswith("/v1") else "detail"]
+        assert message.startswith("base_url: the host "), message
+        assert message.endswith("resolves to a non-public address"), message
+    assert client.get(base, headers=auth(key)).json() == {"api_keys": []}  # nothing stored
+
+
+def test_a_refused_base_url_leaves_the_stored_key_as_it_was(
+    client: httpx.Client, tenants: Tenants
+) -> None:
+    key = tenants.key("acme", role="member")
+    public = "https://8.8.8.8/v1"  # stored without being called: no connection is made
+    stored = client.put(
+        "/v1/settings/api-keys/OPENAI",
+        json={"api_key": SECRET, "base_url": public},
+        headers=auth(key),
+    )
+    assert stored.status_code == 200, stored.text
+    refused = client.put(
+        "/v1/settings/api-keys/OPENAI",
+        json={"api_key": "sk-other-0123456789", "base_url": "http://169.254.169.254/latest"},
+        headers=auth(key),
+    )
+    assert refused.status_code == 400
+    (listed,) = client.get("/v1/settings/api-keys", headers=auth(key)).json()["api_keys"]
+    assert (listed["key_prefix"], listed["base_url"]) == ("sk-proj-…", public)
+
+
+def test_the_operator_allow_list_and_switch_apply_when_a_base_url_is_stored(
+    settings: Settings, tenants: Tenants
+) -> None:
+    key = auth(tenants.key("acme", role="member"))
+    ollama = {"base_url": "http://127.0.0.1:11434/v1"}
+    elsewhere = {"base_url": "http://127.0.0.1:8080/v1"}
+    allowed = settings.model_copy(update={"allowed_private_hosts": ["127.0.0.1:11434"]})
+    with LiveServer(create_app(allowed)) as live, httpx.Client(base_url=live.url) as client:
+        path = "/v1/settings/api-keys/OPENAI_COMPATIBLE"
+        assert client.put(path, json=ollama, headers=key).status_code == 200
+        refused = client.put(path, json=elsewhere, headers=key)
+        assert refused.status_code == 400
+        assert "non-public" in refused.json()["error"]
+    private = settings.model_copy(update={"allow_private_urls": True})
+    with LiveServer(create_app(private)) as live, httpx.Client(base_url=live.url) as client:
+        assert client.put(path, json=elsewhere, headers=key).status_code == 200
+        metadata = {"api_key": SECRET, "base_url": "http://169.254.169.254/latest"}
+        assert (
+            client.put("/v1/settings/api-keys/OPENAI", json=metadata, headers=key).status_code
+            == 200
+        )

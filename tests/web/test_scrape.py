@@ -123,6 +123,8 @@ def test_firecrawl_when_the_tenant_has_its_key(
                 keys.FIRECRAWL,
                 "fc-tenant-key",
                 firecrawl.url,
+                allow_private=settings.allow_private_urls,
+                allowed_hosts=settings.allowed_private_hosts,
             )
 
         tenants.run(store)

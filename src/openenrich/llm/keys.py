@@ -7,6 +7,7 @@ neither is refused up front: `No API key found for <NAME>`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.llm.models import ProviderKey
 from openenrich.secretbox import InvalidToken, SecretBox
 from openenrich.tenancy.service import Tenant
-from openenrich.web.guard import UnsafeURL, parse
+from openenrich.web.guard import UnsafeURL, resolve_public
 
 FIRECRAWL = "FIRECRAWL"
 
@@ -44,9 +45,17 @@ def display_prefix(api_key: str) -> str:
     return api_key[: min(8, len(api_key) // 3)] + "…" if api_key else ""
 
 
-def check_base_url(base_url: str) -> str:
+async def check_base_url(
+    base_url: str, *, allow_private: bool, allowed_hosts: Collection[str]
+) -> str:
+    """A base URL a tenant stores is a user-given URL, like a webhook's: it is held to the
+    SSRF guard's rules when it is stored (resolving its host, as webhook URLs are), so the
+    refusal names its reason now instead of at the first call. The gateway checks it again
+    whenever it makes a client: DNS answers change, and so do the operator's settings."""
     try:
-        parse(base_url, allow_private=True)
+        await resolve_public(
+            base_url, allow_private=allow_private, allowed_hosts=allowed_hosts, https_only=False
+        )
     except UnsafeURL as error:
         raise BadRequest(f"base_url: {error}") from None
     return base_url.rstrip("/")
@@ -59,7 +68,16 @@ async def put_key(
     key_name: str,
     api_key: str,
     base_url: str | None,
+    *,
+    allow_private: bool,
+    allowed_hosts: Collection[str] = (),
 ) -> ProviderKey:
+    """Store (or replace) `tenant`'s key; `allow_private` and `allowed_hosts` are the
+    operator's OPENENRICH_ALLOW_PRIVATE_URLS and OPENENRICH_ALLOWED_PRIVATE_HOSTS."""
+    if base_url:
+        base_url = await check_base_url(
+            base_url, allow_private=allow_private, allowed_hosts=allowed_hosts
+        )
     row = await _find(session, tenant, key_name)
     now = utcnow()
     if row is None:
@@ -73,7 +91,7 @@ async def put_key(
         session.add(row)
     row.encrypted_key = box.seal(api_key) if api_key else ""
     row.key_prefix = display_prefix(api_key)
-    row.base_url = check_base_url(base_url) if base_url else None
+    row.base_url = base_url or None
     row.updated_at = now
     await session.flush()
     return row

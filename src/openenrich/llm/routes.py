@@ -81,8 +81,16 @@ async def put_key(
     any_model = key_name == "OPENAI_COMPATIBLE"
     if not body.api_key.strip() and not (any_model and body.base_url):
         raise BadRequest("api_key is required")
+    settings: Settings = request.app.state.settings
     row = await keys.put_key(
-        session, gateway.box, principal.tenant, key_name, body.api_key.strip(), body.base_url
+        session,
+        gateway.box,
+        principal.tenant,
+        key_name,
+        body.api_key.strip(),
+        body.base_url,
+        allow_private=settings.allow_private_urls,
+        allowed_hosts=settings.allowed_private_hosts,
     )
     gateway.forget_credentials(principal.tenant)
     return JSONBody({**keys.describe(row), "configured": True})
