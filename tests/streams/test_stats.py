@@ -84,3 +84,34 @@ def test_errors_by_type(settings: Settings, tenants: Tenants, client: httpx.Clie
     time.sleep(1.1)
     only = client.get("/errors?stream_id=nope", headers=lake.headers).json()
     assert only["errors_24h"] == 0
+
+
+def test_errors_are_recorded_whatever_the_client_sent(
+    client: httpx.Client, tenants: Tenants
+) -> None:
+    """A stream id longer than its column and NUL characters (which PostgreSQL text cannot
+    hold) are stored cut and replaced, on both backends: they never hold back the errors and
+    counters written with them."""
+    lake = Lake(client, tenants.key("acme"))
+    lake.create("events")
+    envelope = {"timestamp": "2024-05-01T00:00:00Z", "source": "web", "event": {"a": 1}}
+    long_id = "s" * 8000
+    headers = {**lake.headers, "X-Stream-Id": long_id}
+    assert client.post("/v1/streams/ingest", headers=headers, json=envelope).status_code == 404
+    assert lake.ingest("a\x00b", [{"n": 1}]).status_code == 404
+    raw_nul = b'{"stream_id": "events", "data": [{"n": "\x00"}]}'  # not JSON: a raw NUL byte
+    headers = {**lake.headers, "Content-Type": "application/json"}
+    assert client.post("/ingest", headers=headers, content=raw_nul).status_code == 400
+    assert lake.ingest("events", [{"n": 1}]).status_code == 200
+
+    errors = client.get("/errors", headers=lake.headers)
+    assert errors.status_code == 200, errors.text
+    recent = errors.json()["recent"]
+    assert len(recent) == 3
+    by_stream = {error["stream_id"]: error for error in recent}
+    assert by_stream["s" * 127 + "…"]["message"].startswith("Stream 'sss")
+    assert by_stream["a\ufffdb"]["message"] == "Stream 'a\ufffdb' not found"
+    assert "\ufffd" in by_stream[None]["request_body"]
+    stats = client.get("/stats", headers=lake.headers)
+    assert stats.status_code == 200, stats.text
+    assert (stats.json()["requests"], stats.json()["events"]) == (4, 1)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from openenrich.db.base import Base, TenantMixin
 from openenrich.ids import utcnow
+
+# What a stream id may be (the column holds 128 characters).
+STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class Stream(TenantMixin, Base):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from openenrich.db import Database
 from openenrich.streams.fields import EventValidator, declared_types
-from openenrich.streams.models import Stream
+from openenrich.streams.models import STREAM_ID, Stream
 from openenrich.tenancy.service import Tenant
 
 
@@ -53,6 +53,10 @@ class StreamRegistry:
         self._cache: dict[tuple[str, str, str], tuple[StreamConfig, float]] = {}
 
     async def get(self, tenant: Tenant, stream_id: str) -> StreamConfig | None:
+        if not STREAM_ID.fullmatch(stream_id):
+            # No stream has this id, and it is the client's text: looking it up could only
+            # fail (PostgreSQL text cannot hold a NUL) or find nothing.
+            return None
         key = (tenant.org_id, tenant.environment.value, stream_id)
         cached = self._cache.get(key)
         if cached is not None and cached[1] > time.monotonic():

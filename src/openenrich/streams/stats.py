@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openenrich.db import Database
+from openenrich.db.text import column_length, storable
 from openenrich.ids import new_id, utcnow
 from openenrich.streams.models import IngestError, StatsMinute, UsageMonth
 from openenrich.tenancy.service import Tenant
@@ -28,6 +29,11 @@ logger = logging.getLogger("openenrich.streams.stats")
 ERROR_TYPES = ("validation", "schema_rejection", "rate_limit", "processing")
 MAX_PENDING_ERRORS = 1000
 REQUEST_BODY_LIMIT = 4096
+# A rejected request's stream id, message and path are the client's text: cut to what
+# their columns hold on PostgreSQL, which would refuse the whole batch of rows otherwise.
+STREAM_ID_LENGTH = column_length(IngestError.stream_id)
+MESSAGE_LENGTH = column_length(IngestError.message)
+ENDPOINT_LENGTH = column_length(IngestError.endpoint)
 
 
 def minute_of(moment: datetime) -> datetime:
@@ -95,11 +101,11 @@ class StreamStats:
                 "id": new_id("err"),
                 "org_id": tenant.org_id,
                 "environment": tenant.environment.value,
-                "stream_id": stream_id,
+                "stream_id": None if stream_id is None else storable(stream_id, STREAM_ID_LENGTH),
                 "type": kind,
-                "message": message[:500],
-                "endpoint": endpoint[:64],
-                "request_body": text,
+                "message": storable(message, MESSAGE_LENGTH),
+                "endpoint": storable(endpoint, ENDPOINT_LENGTH),
+                "request_body": None if text is None else storable(text),
                 "created_at": utcnow(),
             }
         )
