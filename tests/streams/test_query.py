@@ -8,11 +8,15 @@ import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpers.server import LiveServer
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
+from openenrich.ids import new_id
+from openenrich.streams.models import Stream
+from openenrich.tenancy.service import ensure_organization
 from streams.conftest import Lake
 
 
@@ -126,3 +130,60 @@ def test_row_limit_and_timeout(settings: Settings, tenants: Tenants) -> None:
         assert (
             client.post("/streams", headers=bearer(key), json={"stream_id": "x"}).status_code == 403
         )
+
+
+def _strict_stream_with_a_dead_letter(lake: Lake, stream_id: str) -> None:
+    assert (
+        lake.create(stream_id, schema_mode="strict", fields={"n": {"type": "int64"}}).status_code
+        == 201
+    )
+    assert lake.ingest(stream_id, [{"n": 1}, {"n": "one"}]).json()["rejected"] == 1
+    lake.flush(stream_id)
+
+
+def test_dead_letters_are_views_in_the_dlq_schema(lake: Lake) -> None:
+    _strict_stream_with_a_dead_letter(lake, "x")
+    assert lake.rows("SELECT reason, field FROM dlq.x") == [["type_mismatch", "n"]]
+    # The name docs/api.md promised first still works: no stream can take it.
+    assert lake.rows("SELECT reason FROM x_dlq") == [["type_mismatch"]]
+    for taken in ("x_dlq", "X_DLQ", "y_Dlq"):
+        refused = lake.create(taken)
+        assert refused.status_code == 400, refused.text
+        assert refused.json() == {
+            "error": "stream_id may not end in '_dlq': "
+            f"that is how the dead letters of stream '{taken[:-4]}' are queried"
+        }
+    assert lake.rows("SELECT n FROM x") == [[1]]
+
+
+def test_a_stream_named_like_dead_letters_before_that_was_refused_keeps_its_name(
+    lake: Lake, tenants: Tenants
+) -> None:
+    async def older_server_made(session: AsyncSession) -> None:
+        organization = await ensure_organization(session, "acme")
+        session.add(
+            Stream(
+                id=new_id("stm"),
+                org_id=organization.id,
+                environment="live",
+                stream_id="x_dlq",
+                schema_mode="flex",
+            )
+        )
+
+    tenants.run(older_server_made)
+    assert lake.ingest("x_dlq", [{"own": 1}]).status_code == 200
+    lake.flush("x_dlq")
+    _strict_stream_with_a_dead_letter(lake, "x")
+    assert lake.rows("SELECT own FROM x_dlq") == [[1]]
+    assert lake.rows("SELECT count(*) FROM dlq.x") == [[1]]
+    assert lake.rows("SELECT count(*) FROM dlq.x_dlq") == [[0]]
+
+
+def test_a_stream_may_be_named_like_the_sandbox_internals(lake: Lake) -> None:
+    for stream_id, who in (("__stream_1", "first"), ("b", "second")):
+        assert lake.create(stream_id).status_code == 201
+        lake.ingest(stream_id, [{"who": who}])
+        lake.flush(stream_id)
+    assert lake.rows("SELECT who FROM b") == [["second"]]
+    assert lake.rows('SELECT who FROM "__stream_1"') == [["first"]]

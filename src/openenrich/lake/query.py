@@ -4,7 +4,8 @@ Each query gets a fresh in-memory DuckDB:
 
 - every stream is a view over a pyarrow dataset of exactly that stream's files (the
   manifest lists them), so local and S3 lakes work the same and no path is ever opened
-  by DuckDB itself;
+  by DuckDB itself; its dead letters are the view `dlq.<stream>` (and `<stream>_dlq`, the
+  older name, which no stream id may take);
 - file system access is off (`enable_external_access = false`), extensions can be
   neither installed nor loaded, and the configuration is locked before user SQL runs;
 - only a single SELECT statement is accepted (COPY, ATTACH, INSTALL, SET, PRAGMA … are
@@ -43,14 +44,15 @@ class QuerySandbox:
 
     def run(
         self,
-        views: Mapping[str, Sequence[tuple[str, int]]],
+        streams: Mapping[str, Sequence[tuple[str, int]]],
+        dead_letters: Mapping[str, Sequence[tuple[str, int]]],
         sql: str,
         *,
         row_limit: int,
         timeout: float,
     ) -> QueryResult:
-        """`views` maps a view name to its files (relative path, size). Blocks: run it in
-        a worker thread."""
+        """`streams` and `dead_letters` map a stream id to its files (relative path,
+        size). Blocks: run it in a worker thread."""
         db = duckdb.connect(
             config={
                 "threads": self.threads,
@@ -62,13 +64,7 @@ class QuerySandbox:
         try:
             db.execute("SET enable_external_access = false")
             db.execute("SET TimeZone = 'UTC'")
-            for index, (name, files) in enumerate(views.items()):
-                if files:
-                    db.register(f"__stream_{index}", self.storage.dataset(files))
-                    source = f"__stream_{index}"
-                else:
-                    source = "(SELECT NULL::VARCHAR AS _event_id WHERE false)"
-                db.execute(f"CREATE VIEW {quote(name)} AS SELECT * FROM {source}")  # noqa: S608
+            self._create_views(db, streams, dead_letters)
             db.execute("SET lock_configuration = true")
             self._check(db, sql)
             timer = threading.Timer(timeout, db.interrupt)
@@ -87,6 +83,40 @@ class QuerySandbox:
             db.close()
         truncated = table.num_rows > row_limit
         return QueryResult(table.slice(0, row_limit) if truncated else table, truncated)
+
+    def _create_views(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        streams: Mapping[str, Sequence[tuple[str, int]]],
+        dead_letters: Mapping[str, Sequence[tuple[str, int]]],
+    ) -> None:
+        """Stream views in the main schema, dead letters in `dlq`. Sources are registered
+        under names with a space, which no stream id has, so they cannot hide a stream."""
+        taken: set[str] = set()
+        sources = 0
+
+        def source(files: Sequence[tuple[str, int]]) -> str:
+            nonlocal sources
+            if not files:
+                return "(SELECT NULL::VARCHAR AS _event_id WHERE false)"
+            name = f"source {sources}"
+            sources += 1
+            db.register(name, self.storage.dataset(files))
+            return quote(name)
+
+        for name, files in streams.items():
+            db.execute(f"CREATE VIEW {quote(name)} AS SELECT * FROM {source(files)}")  # noqa: S608
+            taken.add(name.casefold())
+        db.execute("CREATE SCHEMA dlq")
+        for name, files in dead_letters.items():
+            view = f"dlq.{quote(name)}"
+            db.execute(f"CREATE VIEW {view} AS SELECT * FROM {source(files)}")  # noqa: S608
+            # The older name, unless a stream from before ids ending in _dlq were refused
+            # has it: then the name is that stream's.
+            older = f"{name}_dlq"
+            if older.casefold() not in taken:
+                db.execute(f"CREATE VIEW {quote(older)} AS SELECT * FROM {view}")  # noqa: S608
+                taken.add(older.casefold())
 
     @staticmethod
     def _check(db: duckdb.DuckDBPyConnection, sql: str) -> None:

@@ -41,6 +41,9 @@ from openenrich.streams.stats import ERROR_TYPES, StreamStats, seconds_until_nex
 from openenrich.tenancy.service import Principal, Tenant
 
 STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# A stream's dead letters are also the query view `<stream>_dlq` (docs/api.md named them
+# so first), which a stream with such an id would take.
+DLQ_SUFFIX = "_dlq"
 SCHEMA_MODES = ("strict", "evolve", "flex")
 _ENCODER = msgspec.json.Encoder()
 
@@ -112,6 +115,11 @@ async def create_stream(
         raise BadRequest("stream_id is required")
     if not STREAM_ID.fullmatch(stream_id):
         raise BadRequest("stream_id may contain only letters, digits, '_' and '-' (at most 128)")
+    if stream_id.casefold().endswith(DLQ_SUFFIX):
+        raise BadRequest(
+            f"stream_id may not end in '{DLQ_SUFFIX}': "
+            f"that is how the dead letters of stream '{stream_id[: -len(DLQ_SUFFIX)]}' are queried"
+        )
     normalised = _check_settings(schema_mode, fields, template, webhook_url)
     existing = await session.scalar(
         select(Stream.id).where(
@@ -267,9 +275,7 @@ async def flush(
 ) -> list[FlushedFile]:
     await get_stream(session, tenant, stream_id)
     try:
-        return await streams.engine.flush_stream(
-            tenant.org_id, tenant.environment.value, stream_id
-        )
+        return await streams.engine.flush_stream(tenant.org_id, tenant.environment.value, stream_id)
     except (OSError, duckdb.Error, UnreadableBatch) as error:
         # The lake's storage failed (disk full, S3 away); the events wait in the log.
         raise ServiceUnavailable(
@@ -662,20 +668,23 @@ async def recent_errors(
 
 
 async def query(streams: Streams, session: AsyncSession, tenant: Tenant, sql: str) -> QueryResult:
-    """Run read-only SQL with one view per stream (and `<stream>_dlq`) of this tenant."""
+    """Run read-only SQL with one view per stream of this tenant, and `dlq.<stream>` for
+    its dead letters."""
     if not sql.strip():
         raise BadRequest("sql is required")
     views: dict[str, list[tuple[str, int]]] = {
         stream.stream_id: [] for stream in await list_streams(session, tenant)
     }
-    for kind in ("data", "dlq"):
-        for file in await _files(session, tenant, kind=kind):
-            name = file.stream_id if kind == "data" else f"{file.stream_id}_dlq"
-            views.setdefault(name, []).append((file.path, file.bytes))
+    for file in await _files(session, tenant, kind="data"):
+        views.setdefault(file.stream_id, []).append((file.path, file.bytes))
+    letters: dict[str, list[tuple[str, int]]] = {stream_id: [] for stream_id in views}
+    for file in await _files(session, tenant, kind="dlq"):
+        letters.setdefault(file.stream_id, []).append((file.path, file.bytes))
     settings = streams.settings
     return await asyncio.to_thread(
         streams.sandbox.run,
         views,
+        letters,
         sql,
         row_limit=settings.query_row_limit,
         timeout=settings.query_timeout_seconds,
