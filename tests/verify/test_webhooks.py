@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import httpx
@@ -132,6 +133,28 @@ def test_retry_after_is_honoured(runs: Runs) -> None:
         first, second = receiver.wait_for(2)
         deliveries(runs, str(hook["id"]), "delivered")
     assert second.at - first.at >= 0.95  # not the 0.1 s of the schedule
+
+
+@pytest.mark.parametrize(
+    "value", ["\u00b2", "soon", "Wed, 21 Oct 2015 07:28:00 -0000", "Wed, 21 Oct 99999 07:28:00 GMT"]
+)
+def test_a_retry_after_that_is_no_number_of_seconds_falls_back_to_the_schedule(
+    runs: Runs, caplog: pytest.LogCaptureFixture, value: str
+) -> None:
+    # "\u00b2" (superscript two, one Latin-1 byte on the wire) is a digit to str.isdigit()
+    # and not to float(); an HTTP date in "-0000" parses without a time zone; year 99999 is
+    # past what datetime holds.
+    with LocalServer(
+        lambda n, r: Reply(status=503, headers={"Retry-After": value}) if n == 1 else Reply()
+    ) as receiver:
+        hook = endpoint(runs, receiver.url)
+        runs.create(QUICKSTART)
+        first, second = receiver.wait_for(2)
+        (delivered,) = deliveries(runs, str(hook["id"]), "delivered")
+    assert delivered["attempts"] == 2
+    assert second.at - first.at < 2  # the 0.1 s of the schedule, not a lease running out
+    failures = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert failures == []
 
 
 def test_event_types_filter(runs: Runs) -> None:

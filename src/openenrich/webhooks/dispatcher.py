@@ -18,8 +18,9 @@ import contextlib
 import email.utils
 import logging
 import random
+import re
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import httpx
 import orjson
@@ -38,18 +39,22 @@ from openenrich.webhooks.models import WebhookDelivery, WebhookEndpoint
 from openenrich.webhooks.service import OUTBOX
 
 logger = logging.getLogger("openenrich.webhooks")
+_SECONDS = re.compile(r"[0-9]+")
 
 
 def retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     if value is None:
         return None
-    if value.strip().isdigit():
+    # ASCII digits only: str.isdigit() also admits "²", which float() refuses.
+    if _SECONDS.fullmatch(value.strip()):
         return float(value)
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # "-0000": UTC, the only zone HTTP dates use
     return max(0.0, (moment - utcnow()).total_seconds())
 
 
