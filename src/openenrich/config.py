@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -127,9 +127,12 @@ class Settings(BaseSettings):
 
     # POST /query
     query_row_limit: int = Field(default=10_000, ge=1)
+    query_result_max_bytes: int = Field(default=32 * MIB, ge=1024)
     query_timeout_seconds: float = Field(default=10.0, gt=0)
-    query_memory_limit: str = "512MB"
+    query_memory_limit: ByteSize = Field(default=ByteSize(512_000_000), ge=16 * MIB)
     query_threads: int = Field(default=1, ge=1)
+    query_concurrency: int = Field(default=4, ge=1)
+    query_tenant_concurrency: int = Field(default=2, ge=1)
 
     @property
     def database(self) -> URL:

@@ -187,3 +187,19 @@ def test_a_stream_may_be_named_like_the_sandbox_internals(lake: Lake) -> None:
         lake.flush(stream_id)
     assert lake.rows("SELECT who FROM b") == [["second"]]
     assert lake.rows('SELECT who FROM "__stream_1"') == [["first"]]
+
+
+def test_values_without_a_plain_json_or_csv_form(lake: Lake) -> None:
+    sql = "SELECT 170141183460469231731687303715884105727::HUGEINT AS big, 7::HUGEINT AS small"
+    # Past 64 bits a JSON number loses digits in most readers: the text keeps them.
+    assert lake.rows(f"{sql}, 'ab'::BLOB AS b") == [
+        ["170141183460469231731687303715884105727", 7, "6162"]
+    ]
+    csv = lake.client.post(
+        "/query", headers={**lake.headers, "Accept": "text/csv"}, json={"sql": "SELECT [1] AS l"}
+    )
+    assert csv.status_code == 400
+    assert csv.json() == {
+        "error": "column 'l' (list<l: int32>) has no CSV form: "
+        "ask for JSON or Arrow, or cast it to text"
+    }

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +14,7 @@ from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.ids import isoformat
+from openenrich.lake.query import Format as QueryFormat
 from openenrich.streams import service
 from openenrich.streams.connect import connection_details
 from openenrich.streams.models import Stream
@@ -315,36 +313,24 @@ ARROW_STREAM = "application/vnd.apache.arrow.stream"
 async def query(
     body: QueryBody, request: Request, principal: ReaderPrincipal, session: DbSession
 ) -> Response:
-    result = await service.query(streams_of(request), session, principal.tenant, body.sql)
     accept = request.headers.get("accept", "")
-    truncated = {"X-Result-Truncated": "true" if result.truncated else "false"}
-    if "text/csv" in accept:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(result.table, sink)
-        return Response(sink.getvalue().to_pybytes(), media_type="text/csv", headers=truncated)
+    format: QueryFormat = "csv" if "text/csv" in accept else "json"
     if ARROW_STREAM in accept:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, result.table.schema) as writer:
-            writer.write_table(result.table)
-        return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM, headers=truncated)
+        format = "arrow"
+    result = await service.query(streams_of(request), session, principal.tenant, body.sql, format)
+    headers = {"X-Result-Truncated": "true" if result.truncated else "false"}
+    if result.truncated_by is not None:
+        headers["X-Result-Truncated-By"] = result.truncated_by
+    if format == "csv":
+        return Response(result.body, media_type="text/csv", headers=headers)
+    if format == "arrow":
+        return Response(result.body, media_type=ARROW_STREAM, headers=headers)
     answer = {
-        "columns": [{"name": f.name, "type": str(f.type)} for f in result.table.schema],
-        "rows": [list(row.values()) for row in result.table.to_pylist()],
-        "row_count": result.table.num_rows,
+        "columns": [{"name": name, "type": type_} for name, type_ in result.columns],
+        # Rendered (and held to the byte limit) where the query ran.
+        "rows": orjson.Fragment(result.body),
+        "row_count": result.row_count,
         "truncated": result.truncated,
+        "truncated_by": result.truncated_by,
     }
-    return Response(
-        orjson.dumps(answer, default=_json_value, option=orjson.OPT_NON_STR_KEYS),
-        media_type="application/json",
-        headers=truncated,
-    )
-
-
-def _json_value(value: object) -> object:
-    """What orjson does not know: decimals (DuckDB sums are HUGEINT) as numbers, the rest as
-    text."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return str(value)
+    return Response(orjson.dumps(answer), media_type="application/json", headers=headers)

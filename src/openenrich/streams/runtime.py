@@ -72,15 +72,14 @@ async def start(settings: Settings, database: Database) -> service.Streams:
     )
     await engine.start()
     stats.start()
-    sandbox = QuerySandbox(
-        storage, threads=settings.query_threads, memory_limit=settings.query_memory_limit
-    )
+    sandbox = QuerySandbox(storage, settings)
     return service.Streams(settings, storage, engine, registry, stats, sandbox)
 
 
 async def stop(streams: service.Streams) -> None:
     await streams.engine.stop()
     await streams.stats.stop()
+    streams.sandbox.close()
 
 
 __all__ = ["start", "stop", "timedelta"]

@@ -24,6 +24,7 @@ from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.lake.engine import BufferFull, FlushedFile, LakeEngine, LogUnavailable
 from openenrich.lake.models import LakeFile
 from openenrich.lake.parquet import UnreadableBatch
+from openenrich.lake.query import Format as QueryFormat
 from openenrich.lake.query import QueryResult, QuerySandbox
 from openenrich.lake.storage import LakeStorage
 from openenrich.streams.fields import Rejection, check_fields
@@ -667,9 +668,11 @@ async def recent_errors(
 # -- connect and query -------------------------------------------------------------------
 
 
-async def query(streams: Streams, session: AsyncSession, tenant: Tenant, sql: str) -> QueryResult:
+async def query(
+    streams: Streams, session: AsyncSession, tenant: Tenant, sql: str, format: QueryFormat
+) -> QueryResult:
     """Run read-only SQL with one view per stream of this tenant, and `dlq.<stream>` for
-    its dead letters."""
+    its dead letters. At most so many at once per tenant (429) and per server (503)."""
     if not sql.strip():
         raise BadRequest("sql is required")
     views: dict[str, list[tuple[str, int]]] = {
@@ -680,12 +683,5 @@ async def query(streams: Streams, session: AsyncSession, tenant: Tenant, sql: st
     letters: dict[str, list[tuple[str, int]]] = {stream_id: [] for stream_id in views}
     for file in await _files(session, tenant, kind="dlq"):
         letters.setdefault(file.stream_id, []).append((file.path, file.bytes))
-    settings = streams.settings
-    return await asyncio.to_thread(
-        streams.sandbox.run,
-        views,
-        letters,
-        sql,
-        row_limit=settings.query_row_limit,
-        timeout=settings.query_timeout_seconds,
-    )
+    owner = (tenant.org_id, tenant.environment.value)
+    return await asyncio.wrap_future(streams.sandbox.submit(owner, views, letters, sql, format))
