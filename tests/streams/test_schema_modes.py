@@ -235,6 +235,26 @@ def test_evolve_without_declared_fields_takes_the_first_batch_as_baseline(lake: 
     ]
 
 
+def test_evolve_tracks_field_names_its_table_cannot_hold_as_is(lake: Lake) -> None:
+    """Field names are the client's: one longer than the 256 characters the schema tables
+    hold, or with a NUL (PostgreSQL text cannot hold one), is recorded cut and replaced, on
+    both backends; its events land, and so do the ones after."""
+    lake.create("names", schema_mode="evolve")
+    lake.ingest("names", [{"a": 1}])
+    lake.flush("names")
+    long_name = "k" * 300
+    assert lake.ingest("names", [{"a": 2, long_name: 1, "n\x00ul": "x"}]).status_code == 200
+    lake.flush("names")
+    history = lake.client.get("/streams/names/schema-events", headers=lake.headers).json()
+    assert {(e["type"], e["field"]) for e in history["schema_events"]} == {
+        ("new_field", "k" * 255 + "…"),
+        ("new_field", "n\ufffdul"),
+    }
+    lake.ingest("names", [{"a": 3}])
+    lake.flush("names")
+    assert lake.rows("SELECT count(*) FROM names") == [[3]]
+
+
 def test_streams_of_another_tenant_are_not_found(lake: Lake, tenants) -> None:  # type: ignore[no-untyped-def]
     from helpers.tenants import bearer
 

@@ -4,7 +4,6 @@ connect and query. Nothing here imports the web framework or commits."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
+from openenrich.db.text import column_length, storable
 from openenrich.errors import BadRequest, Conflict, NotFound, RateLimited, ServiceUnavailable
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.lake.engine import BufferFull, FlushedFile, LakeEngine, LogUnavailable
@@ -30,6 +30,7 @@ from openenrich.lake.storage import LakeStorage
 from openenrich.streams.fields import Rejection, check_fields
 from openenrich.streams.models import (
     SCHEMA_EVENT_KEY,
+    STREAM_ID,
     IngestError,
     SchemaEvent,
     SchemaField,
@@ -41,7 +42,8 @@ from openenrich.streams.registry import StreamRegistry
 from openenrich.streams.stats import ERROR_TYPES, StreamStats, seconds_until_next_month
 from openenrich.tenancy.service import Principal, Tenant
 
-STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# Field names in the schema tables: the client's keys, which may be longer or hold a NUL.
+FIELD_NAME_LENGTH = column_length(SchemaField.field)
 # A stream's dead letters are also the query view `<stream>_dlq` (docs/api.md named them
 # so first), which a stream with such an id would take.
 DLQ_SUFFIX = "_dlq"
@@ -394,7 +396,13 @@ async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> N
             row.field: row for row in await session.scalars(select(SchemaField).filter_by(**scope))
         }
         now = utcnow()
-        seen = {column.name: column for column in file.columns if column.present > 0}
+        # Names as the schema tables hold them on both backends; names that only differ past
+        # the cut are one field here.
+        seen = {
+            storable(column.name, FIELD_NAME_LENGTH): column
+            for column in file.columns
+            if column.present > 0
+        }
         if not known:
             baseline = {name: spec["type"] for name, spec in (stream.fields or {}).items()}
             if not baseline:  # the first batch of an undeclared stream sets the baseline
