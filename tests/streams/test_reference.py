@@ -31,6 +31,30 @@ def test_ingest_example(lake: Lake) -> None:
     assert response.json() == {"accepted": 2, "buffered": 2}
 
 
+def test_ingest_bodies_are_documented_and_their_examples_are_accepted(lake: Lake) -> None:
+    """The ingest routes read their bodies themselves; /openapi.json still describes them,
+    and what it shows is accepted as it is."""
+    assert lake.create("events").status_code == 201
+    spec = lake.client.get("/openapi.json").json()
+
+    def schema(path: str) -> dict[str, object]:
+        body = spec["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        found: dict[str, object] = body["content"]["application/json"]["schema"]
+        return found
+
+    batch = schema("/ingest")
+    assert batch["required"] == ["stream_id", "data"]
+    event = batch["properties"]["data"]["items"]["examples"][0]  # type: ignore[index]
+    assert lake.ingest("events", [event]).json() == {"accepted": 1, "buffered": 1}
+    envelope = schema("/v1/streams/ingest")["oneOf"][0]  # type: ignore[index]
+    assert envelope["required"] == ["timestamp", "source", "event"]
+    sent = {"timestamp": "2025-02-05T12:00:00Z", "source": "web", "event": event}
+    headers = {**lake.headers, "X-Stream-Id": "events"}
+    response = lake.client.post("/v1/streams/ingest", headers=headers, json=sent)
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

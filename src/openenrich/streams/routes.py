@@ -96,7 +96,56 @@ async def ingest_principal(request: Request) -> Principal:
 IngestPrincipal = Annotated[Principal, Depends(ingest_principal)]
 
 
-@router.post("/ingest", summary="Send a batch of events to a stream")
+# The ingest routes read their bodies themselves (parsing.py, without building the events
+# as Python objects); these document them in /openapi.json, for readers and for the tools
+# that generate requests from it.
+_EVENT = {
+    "type": "object",
+    "additionalProperties": True,
+    "examples": [{"event": "signup", "user_id": 42, "plan": "pro"}],
+}
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["stream_id", "data"],
+                    "properties": {
+                        "stream_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+                        "data": {"type": "array", "minItems": 1, "items": _EVENT},
+                    },
+                }
+            }
+        },
+    }
+}
+_ENVELOPE = {
+    "type": "object",
+    "required": ["timestamp", "source", "event"],
+    "properties": {
+        "timestamp": {"type": "string", "format": "date-time"},
+        "source": {"type": "string", "minLength": 1, "examples": ["web"]},
+        "event": _EVENT,
+        "metadata": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+    },
+}
+_ENVELOPES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [_ENVELOPE, {"type": "array", "minItems": 1, "items": _ENVELOPE}]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/ingest", summary="Send a batch of events to a stream", openapi_extra=_INGEST_BODY)
 async def ingest(request: Request, principal: IngestPrincipal) -> Response:
     body = await request.body()
     stream_id = None
@@ -114,7 +163,11 @@ async def ingest(request: Request, principal: IngestPrincipal) -> Response:
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
-@router.post("/v1/streams/ingest", summary="Send one event envelope (or an array of them)")
+@router.post(
+    "/v1/streams/ingest",
+    summary="Send one event envelope (or an array of them)",
+    openapi_extra=_ENVELOPES_BODY,
+)
 async def stream_ingest(
     request: Request,
     principal: IngestPrincipal,
