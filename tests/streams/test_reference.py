@@ -31,6 +31,31 @@ def test_ingest_example(lake: Lake) -> None:
     assert response.json() == {"accepted": 2, "buffered": 2}
 
 
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"99999999999999999999999"])
+def test_a_number_where_a_string_belongs_is_a_400(lake: Lake, number: bytes) -> None:
+    """Fields that must be strings are not decoded as anything else: 1e400, out of a float's
+    range, was a 500."""
+    assert lake.create("events").status_code == 201
+    headers = {**lake.headers, "Content-Type": "application/json"}
+    batch = b'{"stream_id": %s, "data": [{"a": 1}]}' % number
+    response = lake.client.post("/ingest", headers=headers, content=batch)
+    assert (response.status_code, response.json()) == (400, {"error": "stream_id is required"})
+    headers["X-Stream-Id"] = "events"
+    good = {"timestamp": b'"2025-02-05T12:00:00Z"', "source": b'"web"'}
+    for field, detail in [
+        ("timestamp", "The 'timestamp' field must be a valid ISO 8601 string."),
+        ("source", "The 'source' field is required and must be a non-empty string."),
+    ]:
+        sent = {**good, field: number}
+        envelope = b'{"timestamp": %s, "source": %s, "event": {"a": 1}}' % (
+            sent["timestamp"],
+            sent["source"],
+        )
+        response = lake.client.post("/v1/streams/ingest", headers=headers, content=envelope)
+        assert response.status_code == 400, response.text
+        assert response.json() == {"error": "invalid_format", "detail": detail}
+
+
 def test_ingest_bodies_are_documented_and_their_examples_are_accepted(lake: Lake) -> None:
     """The ingest routes read their bodies themselves; /openapi.json still describes them,
     and what it shows is accepted as it is."""

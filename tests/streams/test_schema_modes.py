@@ -67,6 +67,24 @@ def test_strict_stream_sends_each_bad_kind_to_the_dlq(lake: Lake) -> None:
     assert lake.rows("SELECT count(*) FROM orders_dlq") == [[3]]
 
 
+def test_dead_letters_are_answered_as_sent_even_what_a_parser_refuses(lake: Lake) -> None:
+    """1e400 is valid JSON but out of a float's range: the event is refused into the DLQ,
+    and the DLQ answers it as sent, from the log and from Parquet, instead of a 500."""
+    lake.create("orders", schema_mode="strict", fields={"amount": {"type": "float64"}})
+    headers = {**lake.headers, "Content-Type": "application/json"}
+    body = b'{"stream_id": "orders", "data": [{"amount": 1e400}, {"amount": 2.5}]}'
+    response = lake.client.post("/ingest", headers=headers, content=body)
+    assert response.json() == {"accepted": 1, "buffered": 1, "rejected": 1}
+    for _ in ("pending", "flushed"):
+        dlq = lake.client.get("/streams/orders/dlq", headers=lake.headers)
+        assert dlq.status_code == 200, dlq.text
+        assert b"1e400" in dlq.content
+        assert dlq.json()["events"][0]["original"] == {"amount": float("inf")}
+        assert dlq.json()["dlq_count"] == 1
+        lake.flush("orders")
+    assert lake.rows("SELECT amount FROM orders") == [[2.5]]
+
+
 def test_strict_types(lake: Lake) -> None:
     lake.create(
         "typed",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import msgspec
 
@@ -19,7 +18,18 @@ from openenrich.json_input import InvalidJSON, check
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
-_ANY = msgspec.json.Decoder()
+_STRING = msgspec.json.Decoder(str)
+
+
+def _string(raw: msgspec.Raw | None) -> str | None:
+    """A field that must be a string: its value, or None if it is missing or anything else.
+    Anything else is never decoded: 1e400, say, is out of a float's range."""
+    if raw is None:
+        return None
+    try:
+        return _STRING.decode(raw)
+    except msgspec.DecodeError:  # ValidationError (not a string) is one too
+        return None
 
 
 def _first_byte(raw: msgspec.Raw | bytes) -> int:
@@ -53,9 +63,8 @@ def parse_ingest(body: bytes, max_depth: int) -> Events:
         raise BadRequest("Request body must be a JSON object") from None
     except msgspec.DecodeError:
         raise BadRequest("Invalid JSON") from None
-    raw_id = fields.get("stream_id")
-    stream_id = _ANY.decode(raw_id) if raw_id is not None else None
-    if not isinstance(stream_id, str) or not stream_id:
+    stream_id = _string(fields.get("stream_id"))
+    if not stream_id:
         raise BadRequest("stream_id is required")
     data = fields.get("data")
     if data is None or _first_byte(data) != ord("["):
@@ -73,9 +82,9 @@ def _detail(message: str) -> InvalidRequest:
 def _timestamp(raw: msgspec.Raw | None) -> int:
     if raw is None:
         raise _detail("The 'timestamp' field is required.")
-    value: Any = _ANY.decode(raw)
+    value = _string(raw)
     try:
-        if not isinstance(value, str):
+        if value is None:
             raise ValueError
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -104,9 +113,7 @@ def parse_envelopes(body: bytes, stream_id: str, max_depth: int) -> Events:
     checked: list[msgspec.Raw] = []
     for fields in parsed:
         times.append(_timestamp(fields.get("timestamp")))
-        source = fields.get("source")
-        source_value = _ANY.decode(source) if source is not None else None
-        if not isinstance(source_value, str) or not source_value:
+        if not _string(fields.get("source")):
             raise _detail("The 'source' field is required and must be a non-empty string.")
         event = fields.get("event")
         if event is None:

@@ -49,6 +49,10 @@ FIELD_NAME_LENGTH = column_length(SchemaField.field)
 DLQ_SUFFIX = "_dlq"
 SCHEMA_MODES = ("strict", "evolve", "flex")
 _ENCODER = msgspec.json.Encoder()
+# A dead letter's original event is answered as the JSON the client sent, never parsed
+# again: it was refused, and may hold what a parser refuses (1e400 is out of a float's
+# range).
+_LETTERS = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
 @dataclass(slots=True)
@@ -328,7 +332,7 @@ def _read_letters(
     finally:
         db.close()
     return [
-        {"rejected_at": r[0], "reason": r[1], "field": r[2], "original": orjson.loads(r[3])}
+        {"rejected_at": r[0], "reason": r[1], "field": r[2], "original": orjson.Fragment(r[3])}
         for r in rows
     ]
 
@@ -341,7 +345,10 @@ async def dead_letters(
     pending: list[dict[str, Any]] = []
     for record in streams.engine.pending(tenant.org_id, tenant.environment.value, stream_id, "dlq"):
         if record.header.ingested_at >= cutoff.timestamp() * 1e6:
-            pending.extend(orjson.loads(record.payload))
+            pending.extend(
+                {name: orjson.Fragment(bytes(value)) for name, value in letter.items()}
+                for letter in _LETTERS.decode(record.payload)
+            )
     pending.reverse()  # newest first
     files = await _files(session, tenant, kind="dlq", stream_id=stream_id, since=cutoff.date())
     stored = (
