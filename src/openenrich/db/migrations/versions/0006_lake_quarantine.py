@@ -38,7 +38,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lake_quarantine")),
-        sa.UniqueConstraint("wal_node", "wal_lsn", name=op.f("uq_lake_quarantine_wal_node_wal_lsn")),
+        sa.UniqueConstraint(
+            "wal_node", "wal_lsn", name=op.f("uq_lake_quarantine_wal_node_wal_lsn")
+        ),
     )
     with op.batch_alter_table("lake_quarantine", schema=None) as batch_op:
         batch_op.create_index(
