@@ -14,6 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from openenrich.enrichers.firecrawl import FirecrawlClient
 from openenrich.errors import BadRequest
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway, InvalidOutput
@@ -22,7 +23,6 @@ from openenrich.tenancy.service import Tenant
 from openenrich.web.client import guarded_client
 from openenrich.web.extract import extract
 from openenrich.web.fetch import Fetcher
-from openenrich.web.firecrawl import FirecrawlClient
 
 MAX_PAGE_CHARS = 60_000  # about 15k tokens: enough for a page's main content
 SYSTEM = (

@@ -14,6 +14,7 @@ from helpers.http import LocalServer, Received, Reply
 from helpers.llm import with_gateway
 from helpers.tenants import Tenants
 from openenrich.config import Settings
+from openenrich.enrichers.scrape import Scraped, scrape_and_extract
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway, InvalidOutput
 from openenrich.secretbox import load_secret_box
@@ -21,7 +22,6 @@ from openenrich.tenancy import service
 from openenrich.tenancy.roles import Environment
 from openenrich.tenancy.service import Tenant
 from openenrich.web.fetch import BlockedURL, Fetcher
-from openenrich.web.scrape import Scraped, scrape_and_extract
 
 
 @pytest.fixture
