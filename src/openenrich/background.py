@@ -1,6 +1,7 @@
-"""Every kind of background job the server knows, assembled once for both places that run
-them: `openenrich serve` (workers inside the API process, the default) and
-`openenrich worker` (workers alone, for scale-out)."""
+"""Every kind of background job the server knows, and the services that run beside the
+workers (the webhook dispatcher), assembled once for both places that run them:
+`openenrich serve` (workers inside the API process, the default) and `openenrich worker`
+(workers alone, for scale-out)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.jobs.runtime import JobsRuntime
 from openenrich.verify import tasks as verify_tasks
+from openenrich.webhooks.dispatcher import Dispatcher
 
 
 def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
@@ -18,6 +20,7 @@ def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
         database,
         [verify_tasks.run_spec()],
         housekeeping=[verify_tasks.purge_idempotency_keys],
+        services=[lambda hub: Dispatcher(database, hub, settings)],
     )
 
 

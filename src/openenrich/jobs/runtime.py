@@ -1,5 +1,6 @@
 """What runs in the background of a server (or of `openenrich worker`): the job hub and
-its cross-process listener, the workers, the webhook dispatcher, housekeeping."""
+its cross-process listener, the workers, housekeeping, and the services the assembler
+(`background.py`) hands in to run beside the workers, such as the webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -17,11 +19,23 @@ from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
 from openenrich.jobs.worker import JobSpec, Worker
 from openenrich.nodes import NodeDirectory
 from openenrich.web.client import guarded_client
-from openenrich.webhooks.dispatcher import Dispatcher
 
 logger = logging.getLogger("openenrich.jobs")
 
 Housekeeping = Callable[[Database, Settings], Awaitable[None]]
+
+
+class BackgroundService(Protocol):
+    """A loop that runs beside the workers: started after them, stopped after them (in
+    reverse order of starting)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# Made when the workers start, with the runtime's hub (to wait on its wake-ups).
+ServiceFactory = Callable[[JobHub], BackgroundService]
 
 
 class JobsRuntime:
@@ -31,11 +45,13 @@ class JobsRuntime:
         database: Database,
         specs: Sequence[JobSpec],
         housekeeping: Sequence[Housekeeping] = (),
+        services: Sequence[ServiceFactory] = (),
     ) -> None:
         self.settings = settings
         self.database = database
         self.specs = {spec.kind: spec for spec in specs}
         self.housekeeping = list(housekeeping)
+        self.service_factories = list(services)
         self.hub = JobHub()
         self._listener = (
             PostgresListener(settings.database, self.hub)
@@ -48,7 +64,7 @@ class JobsRuntime:
             else None
         )
         self.worker: Worker | None = None
-        self._dispatcher: Dispatcher | None = None
+        self._services: list[BackgroundService] = []
         self._node: NodeDirectory | None = None
         self._chores: asyncio.Task[None] | None = None
         self._http: httpx.AsyncClient | None = None
@@ -75,8 +91,10 @@ class JobsRuntime:
             http=self._http,
         )
         await self.worker.start()
-        self._dispatcher = Dispatcher(self.database, self.hub, self.settings)
-        self._dispatcher.start()
+        for factory in self.service_factories:
+            service = factory(self.hub)
+            service.start()
+            self._services.append(service)
         self._chores = asyncio.get_running_loop().create_task(self._housekeeping())
 
     @property
@@ -91,8 +109,9 @@ class JobsRuntime:
                 await self._chores
         if self.worker is not None:
             await self.worker.stop()
-        if self._dispatcher is not None:
-            await self._dispatcher.stop()
+        for service in reversed(self._services):
+            await service.stop()
+        self._services.clear()
         if self._http is not None:
             await self._http.aclose()
         if self._listener is not None:

@@ -1,0 +1,68 @@
+"""Services the assembler hands the jobs runtime (background.py: the webhook dispatcher)
+start with the workers, share the runtime's hub, and stop with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.jobs.notify import JobHub
+from openenrich.jobs.runtime import JobsRuntime
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorded:
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+
+    def start(self) -> None:
+        self.log.append(f"start {self.name}")
+
+    async def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+async def test_services_run_beside_the_workers(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    log: list[str] = []
+    hubs: list[JobHub] = []
+
+    def service(name: str) -> Callable[[JobHub], Recorded]:
+        def make(hub: JobHub) -> Recorded:
+            assert runtime.worker is not None, "made once the workers run"
+            hubs.append(hub)
+            return Recorded(name, log)
+
+        return make
+
+    runtime = JobsRuntime(settings, database, [], services=[service("a"), service("b")])
+    try:
+        await runtime.start(run_workers=True)
+        assert log == ["start a", "start b"]
+        assert hubs == [runtime.hub, runtime.hub]
+    finally:
+        await runtime.stop()
+        await database.dispose()
+    assert log == ["start a", "start b", "stop b", "stop a"]
+
+
+async def test_no_services_without_workers(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    made: list[JobHub] = []
+
+    def make(hub: JobHub) -> Recorded:
+        made.append(hub)
+        return Recorded("a", [])
+
+    runtime = JobsRuntime(settings, database, [], services=[make])
+    try:
+        await runtime.start(run_workers=False)
+    finally:
+        await runtime.stop()
+        await database.dispose()
+    assert made == []
