@@ -13,8 +13,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from openenrich.fsync import fsync_dir
 from openenrich.ids import new_id
-from openenrich.lake.files import fsync_dir
 
 
 class NodeDirectory:

@@ -41,8 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.fsync import fsync_dir
 from openenrich.ids import new_id
-from openenrich.lake.files import fsync_dir
 from openenrich.lake.models import LakeFile, QuarantinedRecord
 from openenrich.lake.parquet import DLQ_COLUMNS, Column, ParquetWriter, UnreadableBatch
 from openenrich.lake.storage import LakeStorage

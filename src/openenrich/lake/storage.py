@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from openenrich.config import Settings
-from openenrich.lake.files import fsync_dir, fsync_file
+from openenrich.fsync import fsync_dir, fsync_file
 
 
 class LakeStorage:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import msgspec
 
-from openenrich.lake.files import fsync_dir
+from openenrich.fsync import fsync_dir
 from openenrich.nodes import NodeDirectory
 
 logger = logging.getLogger("openenrich.lake.wal")
