@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,6 +23,7 @@ from pathlib import Path
 import openenrich
 
 SOURCE = Path(openenrich.__file__).parent
+DESIGN = Path(__file__).resolve().parents[1] / "docs" / "design.md"
 
 # Packages that depend on nothing above them. `__init__` is the package itself
 # (`from openenrich import __version__`).
@@ -167,6 +169,21 @@ def test_every_package_has_one_layer() -> None:
     assert len(declared) == len(set(declared))
     undeclared = packages(SOURCE) - set(declared)
     assert not undeclared, f"put {sorted(undeclared)} in a layer (here and in docs/design.md)"
+
+
+def test_the_design_page_shows_these_layers() -> None:
+    table = DESIGN.read_text().split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = {
+        row: re.findall(r"`([^`]+)`", packages)
+        for row, packages in re.findall(r"^\| ([a-z, ]+) \| (.+?) \| .+ \|$", table, re.M)
+        if row != "layer"
+    }
+    assert rows.pop("platform, in order", None) == list(PLATFORM)
+    assert {row: set(names) for row, names in rows.items()} == {
+        "top": ASSEMBLERS,
+        "surfaces": SURFACES,
+        "core": CORE - {"__init__"},
+    }
 
 
 def test_no_cycle_between_packages() -> None:
