@@ -11,6 +11,7 @@ from openenrich import __version__, background
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.http import system
+from openenrich.http.docs import install_docs
 from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
 from openenrich.http.middleware import (
@@ -77,10 +78,13 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         default_response_class=JSONBody,
+        docs_url=None,  # /docs and /redoc serve their assets themselves: install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(system.router)
     app.include_router(tenancy_routes.router)
     app.include_router(streams_routes.router)

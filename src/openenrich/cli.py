@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -86,6 +86,19 @@ def run_in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[
 def print_table(table: Table) -> None:
     # Piped output (scripts, CI logs) gets whole values rather than a terminal's width.
     Console(width=None if sys.stdout.isatty() else 240).print(table)
+
+
+Rows = list[tuple[str, ...]]
+
+
+def print_rows(
+    settings: Settings, columns: Sequence[str], rows: Callable[[AsyncSession], Awaitable[Rows]]
+) -> None:
+    """Read `rows` in one session (`run_in_session`) and print them as a table."""
+    table = Table(*columns)
+    for row in run_in_session(settings, rows):
+        table.add_row(*row)
+    print_table(table)
 
 
 def show(moment: datetime | None) -> str:
@@ -264,7 +277,7 @@ def keys_list(
     """List keys: prefix, name, role, environment, created, last used, revoked."""
     settings = load_settings(data_dir=data_dir, database_url=database_url)
 
-    async def work(session: AsyncSession) -> list[tuple[str, ...]]:
+    async def rows(session: AsyncSession) -> Rows:
         orgs = {o.id: o.name for o in await service.list_organizations(session)}
         only = await service.get_organization(session, org) if org else None
         return [
@@ -282,12 +295,8 @@ def keys_list(
             for key in await service.list_keys(session, org=only)
         ]
 
-    table = Table(
-        "prefix", "org", "name", "role", "environment", "created", "last used", "revoked", "expires"
-    )
-    for row in run_in_session(settings, work):
-        table.add_row(*row)
-    print_table(table)
+    columns = ["prefix", "org", "name", "role", "environment"]
+    print_rows(settings, [*columns, "created", "last used", "revoked", "expires"], rows)
 
 
 @keys_app.command("revoke")
@@ -311,16 +320,13 @@ def orgs_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> Non
     """List organisations and their plans."""
     settings = load_settings(data_dir=data_dir, database_url=database_url)
 
-    async def work(session: AsyncSession) -> list[tuple[str, str, str]]:
+    async def rows(session: AsyncSession) -> Rows:
         return [
             (o.name, o.plan_name, show(o.created_at))
             for o in await service.list_organizations(session)
         ]
 
-    table = Table("name", "plan", "created")
-    for row in run_in_session(settings, work):
-        table.add_row(*row)
-    print_table(table)
+    print_rows(settings, ["name", "plan", "created"], rows)
 
 
 @orgs_app.command("set-plan")
@@ -358,7 +364,7 @@ def plans_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
     def fmt(value: object) -> str:
         return "-" if value is None else str(value)
 
-    async def work(session: AsyncSession) -> list[tuple[str, ...]]:
+    async def rows(session: AsyncSession) -> Rows:
         return [
             (
                 p.name,
@@ -372,10 +378,8 @@ def plans_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
             for p in await service.list_plans(session)
         ]
 
-    table = Table("name", "display", "req/s", "events/month", "leads", "credits", "max credits")
-    for row in run_in_session(settings, work):
-        table.add_row(*row)
-    print_table(table)
+    columns = ["name", "display", "req/s", "events/month", "leads", "credits", "max credits"]
+    print_rows(settings, columns, rows)
 
 
 @plans_app.command("set")

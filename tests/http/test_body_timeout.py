@@ -18,7 +18,7 @@ from openenrich.app import create_app
 from openenrich.config import Settings
 
 TIMEOUT = 0.5
-MARGIN = 5.0
+GUARD = 60.0  # seconds: only so that a test cannot hang; nothing here should take it
 MESSAGE = "Request body not received: no data for 0.5 s"
 
 
@@ -72,21 +72,23 @@ def test_a_body_that_stops_coming_is_a_408_and_the_connection_closes(
 ) -> None:
     key = tenants.key("acme")
     method = "PUT" if "api-keys/" in path else "POST"
-    with socket.create_connection(("127.0.0.1", live.port), timeout=TIMEOUT + MARGIN) as sock:
+    with socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock:
         started = time.monotonic()
         sock.sendall(head(path, key, 100, method))
         sock.sendall(b'{"data": [')  # 10 of the 100 bytes promised, then nothing
         status, headers, body = read_response(sock)
         elapsed = time.monotonic() - started
         assert sock.recv(1) == b""  # the server closed the connection
+    # The answer is the read timeout's own (its 408 and message), given once the silence
+    # had lasted the timeout: not some other limit's, and not before.
     assert status == 408
     assert headers["connection"] == "close"
     assert orjson.loads(body) == error
-    assert TIMEOUT <= elapsed < TIMEOUT + MARGIN
+    assert elapsed >= TIMEOUT
 
 
 def test_a_body_that_never_starts_is_a_408(live: LiveServer, tenants: Tenants) -> None:
-    with socket.create_connection(("127.0.0.1", live.port), timeout=TIMEOUT + MARGIN) as sock:
+    with socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock:
         sock.sendall(head("/ingest", tenants.key("acme"), 100))
         status, _, body = read_response(sock)
     assert status == 408
@@ -99,7 +101,7 @@ def test_a_slow_body_that_keeps_coming_is_read(live: LiveServer, tenants: Tenant
     payload = orjson.dumps({"name": "uploaded over a slow link", "role": "read"})
     step = len(payload) // 4 + 1
     pieces = [payload[i : i + step] for i in range(0, len(payload), step)]
-    with socket.create_connection(("127.0.0.1", live.port), timeout=TIMEOUT + MARGIN) as sock:
+    with socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock:
         sock.sendall(head("/api/auth/api-keys", tenants.key("acme"), len(payload)))
         for piece in pieces:
             time.sleep(TIMEOUT * 0.6)
@@ -115,11 +117,11 @@ def test_a_client_that_goes_away_mid_body_is_not_an_error(
 ) -> None:
     key = tenants.key("acme")
     with caplog.at_level(logging.INFO):
-        with socket.create_connection(("127.0.0.1", live.port), timeout=MARGIN) as sock:
+        with socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock:
             sock.sendall(head(path, key, 100) + b'{"data": [')
             time.sleep(TIMEOUT / 5)  # the route is reading the body when the client leaves
         # The request is over once /metrics counts it, whatever status it was given.
-        deadline = time.monotonic() + MARGIN
+        deadline = time.monotonic() + GUARD
         while time.monotonic() < deadline:
             metrics = httpx.get(f"{live.url}/metrics").text
             if f'method="POST",route="{path}"' in metrics:

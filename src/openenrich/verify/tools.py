@@ -89,6 +89,33 @@ def bad(summary: str, **output: Any) -> ToolResult:
     return ToolResult("failed", summary, output)
 
 
+def stdnum_check(
+    validate: Callable[[str], str], label: str
+) -> Callable[[Callable[[str], ToolResult]], ToolFunction]:
+    """A check by a python-stdnum module: `validate` (the module's) gives the number in its
+    compact form or raises stdnum's ValidationError, which fails the check as `"<label>
+    <value> is not valid: <reason>."`. The decorated function answers for a valid number;
+    what it raises from stdnum fails the check the same way.
+
+        @register("iban_verification", kind="iban", price="1.0", description="…")
+        @stdnum_check(stdnum_iban.validate, "IBAN")
+        def check_iban(iban: str) -> ToolResult: ...
+    """
+
+    def wrap(answer: Callable[[str], ToolResult]) -> ToolFunction:
+        async def check(value: str, env: ToolEnv) -> ToolResult:
+            try:
+                return answer(validate(value))
+            except StdnumError as error:
+                return bad(f"{label} {value} is not valid: {_reason(error)}.", valid=False)
+
+        check.__name__ = check.__qualname__ = answer.__name__
+        check.__doc__ = answer.__doc__
+        return check
+
+    return wrap
+
+
 # -- India ------------------------------------------------------------------------------
 
 PAN_HOLDERS = {
@@ -125,11 +152,8 @@ async def check_pan(value: str, env: ToolEnv) -> ToolResult:
     price="2.0",
     description="Aadhaar number: Verhoeff checksum",
 )
-async def check_aadhaar(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        number = stdnum_aadhaar.validate(value)
-    except StdnumError as error:
-        return bad(f"Aadhaar {value} is not valid: {_reason(error)}.", valid=False)
+@stdnum_check(stdnum_aadhaar.validate, "Aadhaar")
+def check_aadhaar(number: str) -> ToolResult:
     return ok(
         f"Aadhaar XXXX XXXX {number[-4:]} passes its checksum.", valid=True, last4=number[-4:]
     )
@@ -141,11 +165,8 @@ async def check_aadhaar(value: str, env: ToolEnv) -> ToolResult:
     price="1.5",
     description="Indian GSTIN: checksum, state, PAN",
 )
-async def check_gstin(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        gstin = stdnum_gstin.validate(value)
-    except StdnumError as error:
-        return bad(f"GSTIN {value} is not valid: {_reason(error)}.", valid=False)
+@stdnum_check(stdnum_gstin.validate, "GSTIN")
+def check_gstin(gstin: str) -> ToolResult:
     return ok(
         f"GSTIN {gstin} is valid (state code {gstin[:2]}, PAN {gstin[2:12]}).",
         valid=True,
@@ -293,12 +314,9 @@ async def check_email(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "ein_verification", kind="ein", price="1.0", description="US EIN: format and issuing campus"
 )
-async def check_ein(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        ein = stdnum_ein.validate(value)
-        campus = stdnum_ein.get_campus(ein)
-    except StdnumError as error:
-        return bad(f"EIN {value} is not valid: {_reason(error)}.", valid=False)
+@stdnum_check(stdnum_ein.validate, "EIN")
+def check_ein(ein: str) -> ToolResult:
+    campus = stdnum_ein.get_campus(ein)  # an unknown prefix raises: not valid
     return ok(
         f"EIN {stdnum_ein.format(ein)} is valid (issued by {campus}).", valid=True, campus=campus
     )
@@ -307,11 +325,8 @@ async def check_ein(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "iban_verification", kind="iban", price="1.0", description="IBAN: country format and checksum"
 )
-async def check_iban(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        iban = stdnum_iban.validate(value)
-    except StdnumError as error:
-        return bad(f"IBAN {value} is not valid: {_reason(error)}.", valid=False)
+@stdnum_check(stdnum_iban.validate, "IBAN")
+def check_iban(iban: str) -> ToolResult:
     return ok(
         f"IBAN {stdnum_iban.format(iban)} is valid ({iban[:2]}).", valid=True, country=iban[:2]
     )
@@ -323,11 +338,8 @@ async def check_iban(value: str, env: ToolEnv) -> ToolResult:
     price="1.0",
     description="EU VAT number: country format and checksum",
 )
-async def check_vat(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        vat = stdnum_vat.validate(value)
-    except StdnumError as error:
-        return bad(f"VAT number {value} is not valid: {_reason(error)}.", valid=False)
+@stdnum_check(stdnum_vat.validate, "VAT number")
+def check_vat(vat: str) -> ToolResult:
     return ok(f"VAT number {vat} is valid.", valid=True, country=vat[:2])
 
 
