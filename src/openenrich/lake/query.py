@@ -52,6 +52,7 @@ import pyarrow.dataset as ds
 
 from openenrich.config import Settings
 from openenrich.errors import BadRequest, InternalError, RateLimited, ServiceUnavailable
+from openenrich.json_output import decimal_number
 from openenrich.lake.storage import LakeStorage
 
 Format = Literal["json", "csv", "arrow"]
@@ -640,10 +641,7 @@ def _json_value(value: object) -> object:
     """What orjson does not know: decimals (DuckDB sums are HUGEINT) as numbers, bytes as
     hex, the rest as text."""
     if isinstance(value, Decimal):
-        if value != value.to_integral_value():
-            return float(value)
-        # JSON numbers past 64 bits lose digits in most readers: those stay exact as text.
-        return int(value) if -(2**63) <= value < 2**64 else str(value)
+        return decimal_number(value)
     if isinstance(value, bytes):
         return value.hex()
     return str(value)
