@@ -1,4 +1,8 @@
-"""Streams' configuration: list, read, create, update, delete."""
+"""Streams' configuration: list, read, create, update, delete.
+
+Ingest reads configurations through the registry's cache; a change drops the cached
+copy once its transaction commits (see `registry.py`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openenrich.db.after_commit import after_commit
 from openenrich.errors import BadRequest, Conflict, NotFound
 from openenrich.ids import new_id, utcnow
 from openenrich.streams.fields import check_fields
 from openenrich.streams.models import STREAM_ID, Stream
+from openenrich.streams.registry import StreamRegistry
 from openenrich.tenancy.service import Tenant
 
 # A stream's dead letters are also the query view `<stream>_dlq` (docs/api.md named them
@@ -57,8 +63,15 @@ def _check_settings(
     return normalised
 
 
+def _forget_once_committed(
+    session: AsyncSession, registry: StreamRegistry, tenant: Tenant, stream_id: str
+) -> None:
+    after_commit(session, lambda: registry.invalidate(tenant, stream_id))
+
+
 async def create_stream(
     session: AsyncSession,
+    registry: StreamRegistry,
     tenant: Tenant,
     *,
     stream_id: Any,
@@ -98,11 +111,17 @@ async def create_stream(
     )
     session.add(stream)
     await session.flush()
+    # The cache may still hold a stream of this id that another process deleted.
+    _forget_once_committed(session, registry, tenant, stream_id)
     return stream
 
 
 async def update_stream(
-    session: AsyncSession, tenant: Tenant, stream_id: str, changes: dict[str, Any]
+    session: AsyncSession,
+    registry: StreamRegistry,
+    tenant: Tenant,
+    stream_id: str,
+    changes: dict[str, Any],
 ) -> Stream:
     stream = await get_stream(session, tenant, stream_id)
     if "stream_id" in changes and changes["stream_id"] != stream_id:
@@ -117,11 +136,15 @@ async def update_stream(
     stream.version += 1
     stream.updated_at = utcnow()
     await session.flush()
+    _forget_once_committed(session, registry, tenant, stream_id)
     return stream
 
 
-async def delete_stream(session: AsyncSession, tenant: Tenant, stream_id: str) -> None:
+async def delete_stream(
+    session: AsyncSession, registry: StreamRegistry, tenant: Tenant, stream_id: str
+) -> None:
     """Delete the configuration; files already in the lake stay (as the reference warns)."""
     stream = await get_stream(session, tenant, stream_id)
     await session.delete(stream)
     await session.flush()
+    _forget_once_committed(session, registry, tenant, stream_id)

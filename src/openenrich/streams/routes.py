@@ -179,6 +179,7 @@ async def create_stream(
 ) -> JSONBody:
     stream = await configuration.create_stream(
         session,
+        streams_of(request).registry,
         principal.tenant,
         stream_id=body.stream_id,
         schema_mode=body.schema_mode or "flex",
@@ -186,7 +187,6 @@ async def create_stream(
         template=body.template,
         webhook_url=body.webhook_url,
     )
-    streams_of(request).registry.invalidate(principal.tenant, stream.stream_id)
     return JSONBody(_stream(stream), status_code=201)
 
 
@@ -199,9 +199,12 @@ async def update_stream(
     session: DbSession,
 ) -> JSONBody:
     stream = await configuration.update_stream(
-        session, principal.tenant, stream_id, body.model_dump(exclude_unset=True)
+        session,
+        streams_of(request).registry,
+        principal.tenant,
+        stream_id,
+        body.model_dump(exclude_unset=True),
     )
-    streams_of(request).registry.invalidate(principal.tenant, stream_id)
     return JSONBody(_stream(stream))
 
 
@@ -209,8 +212,9 @@ async def update_stream(
 async def delete_stream(
     stream_id: str, request: Request, principal: CurrentPrincipal, session: DbSession
 ) -> JSONBody:
-    await configuration.delete_stream(session, principal.tenant, stream_id)
-    streams_of(request).registry.invalidate(principal.tenant, stream_id)
+    await configuration.delete_stream(
+        session, streams_of(request).registry, principal.tenant, stream_id
+    )
     return JSONBody({"stream_id": stream_id, "deleted": True})
 
 
