@@ -3,6 +3,11 @@
 Ingest looks its stream up on every request; the cache keeps that off the database. A
 change made through this process is seen at once; one made by another process is seen
 within `stream_cache_seconds`.
+
+"At once" takes two rules. A change drops the cached copy after its transaction commits
+(`configuration.py`): dropped before, a request in between would read the old row again
+and keep it. And a lookup whose read was under way while a change was dropped does not
+keep what it read, which may be the row from before the commit.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class StreamRegistry:
         self._database = database
         self._ttl = ttl
         self._cache: dict[tuple[str, str, str], tuple[StreamConfig, float]] = {}
+        self._invalidations = 0
 
     async def get(self, tenant: Tenant, stream_id: str) -> StreamConfig | None:
         if not STREAM_ID.fullmatch(stream_id):
@@ -61,6 +67,7 @@ class StreamRegistry:
         cached = self._cache.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
+        invalidations = self._invalidations
         stream = await self._database.read(
             lambda connection: connection.execute(
                 select(Stream.__table__).where(
@@ -74,8 +81,11 @@ class StreamRegistry:
             self._cache.pop(key, None)
             return None
         config = config_of(Stream(**stream._mapping))
-        self._cache[key] = (config, time.monotonic() + self._ttl)
+        if invalidations == self._invalidations:
+            self._cache[key] = (config, time.monotonic() + self._ttl)
         return config
 
     def invalidate(self, tenant: Tenant, stream_id: str) -> None:
+        """Forget the stream's configuration; call it once the change is committed."""
+        self._invalidations += 1
         self._cache.pop((tenant.org_id, tenant.environment.value, stream_id), None)

@@ -9,16 +9,19 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from openenrich.errors import InvalidRequest, OpenEnrichError, RateLimited
+from openenrich.errors import RateLimited
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.ids import isoformat
 from openenrich.lake.query import Format as QueryFormat
-from openenrich.streams import service
+from openenrich.streams import configuration, reports, schema_history
 from openenrich.streams.connect import connection_details
+from openenrich.streams.dead_letters import read_dead_letters
+from openenrich.streams.ingest import flush, ingest_batch, ingest_envelopes, record_failure
 from openenrich.streams.models import Stream
-from openenrich.streams.parsing import parse_envelopes, parse_ingest
+from openenrich.streams.query import run_query
+from openenrich.streams.runtime import Streams
 from openenrich.tenancy.dependencies import (
     AdminPrincipal,
     CurrentPrincipal,
@@ -30,56 +33,9 @@ from openenrich.tenancy.service import Principal
 router = APIRouter(tags=["streams"], route_class=JSONRoute)
 
 
-def streams_of(request: Request) -> service.Streams:
-    streams: service.Streams = request.app.state.streams
+def streams_of(request: Request) -> Streams:
+    streams: Streams = request.app.state.streams
     return streams
-
-
-def _error_kind(error: OpenEnrichError) -> str:
-    if error.status_code == 429:
-        return "rate_limit"
-    if error.status_code >= 500:
-        return "processing"
-    return "validation"
-
-
-def _record_failure(
-    request: Request,
-    principal: Principal,
-    error: OpenEnrichError,
-    *,
-    stream_id: str | None,
-    body: bytes | None,
-) -> None:
-    stats = streams_of(request).stats
-    stats.count(principal.tenant, errors=1)
-    stats.error(
-        principal.tenant,
-        kind=_error_kind(error),
-        message=error.message,
-        endpoint=request.url.path,
-        stream_id=stream_id,
-        body=body,
-    )
-
-
-def _record_rejections(
-    request: Request,
-    principal: Principal,
-    result: service.Ingested,
-    *,
-    stream_id: str | None,
-    body: bytes,
-) -> None:
-    """Strict mode sent events to the dead-letter queue: that shows on /errors."""
-    streams_of(request).stats.error(
-        principal.tenant,
-        kind="schema_rejection",
-        message=service.describe_rejections(result.rejections),
-        endpoint=request.url.path,
-        stream_id=stream_id,
-        body=body,
-    )
 
 
 async def ingest_principal(request: Request) -> Principal:
@@ -89,7 +45,14 @@ async def ingest_principal(request: Request) -> Principal:
     except RateLimited as error:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is not None:
-            _record_failure(request, principal, error, stream_id=None, body=None)
+            record_failure(
+                streams_of(request),
+                principal.tenant,
+                error,
+                request.url.path,
+                stream_id=None,
+                body=None,
+            )
         raise
 
 
@@ -148,18 +111,10 @@ _ENVELOPES_BODY = {
 @router.post("/ingest", summary="Send a batch of events to a stream", openapi_extra=_INGEST_BODY)
 async def ingest(request: Request, principal: IngestPrincipal) -> Response:
     body = await request.body()
-    stream_id = None
-    try:
-        events = parse_ingest(body, streams_of(request).settings.json_max_depth)
-        stream_id = events.stream_id
-        result = await service.ingest(streams_of(request), principal, events)
-    except OpenEnrichError as error:
-        _record_failure(request, principal, error, stream_id=stream_id, body=body)
-        raise
+    result = await ingest_batch(streams_of(request), principal, body, endpoint=request.url.path)
     answer: dict[str, Any] = {"accepted": result.accepted, "buffered": result.buffered}
     if result.rejected:
         answer["rejected"] = result.rejected
-        _record_rejections(request, principal, result, stream_id=stream_id, body=body)
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
@@ -174,14 +129,9 @@ async def stream_ingest(
     x_stream_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     body = await request.body()
-    try:
-        if not x_stream_id:
-            raise InvalidRequest("The X-Stream-Id header is required.", code="invalid_format")
-        events = parse_envelopes(body, x_stream_id, streams_of(request).settings.json_max_depth)
-        result = await service.ingest(streams_of(request), principal, events)
-    except OpenEnrichError as error:
-        _record_failure(request, principal, error, stream_id=x_stream_id, body=body)
-        raise
+    result = await ingest_envelopes(
+        streams_of(request), principal, body, x_stream_id, endpoint=request.url.path
+    )
     answer: dict[str, Any] = {
         "status": "accepted",
         "ingested_bytes": len(body),
@@ -189,7 +139,6 @@ async def stream_ingest(
     }
     if result.rejected:
         answer["rejected"] = result.rejected
-        _record_rejections(request, principal, result, stream_id=x_stream_id, body=body)
     return Response(orjson.dumps(answer), media_type="application/json")
 
 
@@ -220,7 +169,7 @@ def _stream(stream: Stream) -> dict[str, Any]:
 
 @router.get("/streams", summary="List streams")
 async def list_streams(principal: CurrentPrincipal, session: DbSession) -> JSONBody:
-    streams = await service.list_streams(session, principal.tenant)
+    streams = await configuration.list_streams(session, principal.tenant)
     return JSONBody({"streams": [_stream(stream) for stream in streams]})
 
 
@@ -228,8 +177,9 @@ async def list_streams(principal: CurrentPrincipal, session: DbSession) -> JSONB
 async def create_stream(
     body: StreamBody, request: Request, principal: CurrentPrincipal, session: DbSession
 ) -> JSONBody:
-    stream = await service.create_stream(
+    stream = await configuration.create_stream(
         session,
+        streams_of(request).registry,
         principal.tenant,
         stream_id=body.stream_id,
         schema_mode=body.schema_mode or "flex",
@@ -237,7 +187,6 @@ async def create_stream(
         template=body.template,
         webhook_url=body.webhook_url,
     )
-    streams_of(request).registry.invalidate(principal.tenant, stream.stream_id)
     return JSONBody(_stream(stream), status_code=201)
 
 
@@ -249,10 +198,13 @@ async def update_stream(
     principal: CurrentPrincipal,
     session: DbSession,
 ) -> JSONBody:
-    stream = await service.update_stream(
-        session, principal.tenant, stream_id, body.model_dump(exclude_unset=True)
+    stream = await configuration.update_stream(
+        session,
+        streams_of(request).registry,
+        principal.tenant,
+        stream_id,
+        body.model_dump(exclude_unset=True),
     )
-    streams_of(request).registry.invalidate(principal.tenant, stream_id)
     return JSONBody(_stream(stream))
 
 
@@ -260,8 +212,9 @@ async def update_stream(
 async def delete_stream(
     stream_id: str, request: Request, principal: CurrentPrincipal, session: DbSession
 ) -> JSONBody:
-    await service.delete_stream(session, principal.tenant, stream_id)
-    streams_of(request).registry.invalidate(principal.tenant, stream_id)
+    await configuration.delete_stream(
+        session, streams_of(request).registry, principal.tenant, stream_id
+    )
     return JSONBody({"stream_id": stream_id, "deleted": True})
 
 
@@ -269,7 +222,7 @@ async def delete_stream(
 async def flush_stream(
     stream_id: str, request: Request, principal: AdminPrincipal, session: DbSession
 ) -> JSONBody:
-    files = await service.flush(streams_of(request), session, principal.tenant, stream_id)
+    files = await flush(streams_of(request), session, principal.tenant, stream_id)
     return JSONBody(
         {
             "stream_id": stream_id,
@@ -297,7 +250,7 @@ async def dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JSONBody:
     return JSONBody(
-        await service.dead_letters(
+        await read_dead_letters(
             streams_of(request), session, principal.tenant, stream_id, days, limit
         )
     )
@@ -310,7 +263,7 @@ async def schema_events(
     session: DbSession,
     days: Annotated[int, Query(ge=1, le=3650)] = 7,
 ) -> JSONBody:
-    return JSONBody(await service.schema_events(session, principal.tenant, stream_id, days))
+    return JSONBody(await schema_history.schema_events(session, principal.tenant, stream_id, days))
 
 
 # -- usage, stats, errors, connect, query ---------------------------------------------------
@@ -324,12 +277,12 @@ async def usage(
     end_date: str | None = None,
     stream_id: str | None = None,
 ) -> JSONBody:
-    return JSONBody(await service.usage(session, principal.tenant, start_date, end_date, stream_id))
+    return JSONBody(await reports.usage(session, principal.tenant, start_date, end_date, stream_id))
 
 
 @router.get("/stats", summary="Ingest requests, events and errors: this hour, per minute, per hour")
 async def stats(request: Request, principal: CurrentPrincipal, session: DbSession) -> JSONBody:
-    return JSONBody(await service.live_stats(streams_of(request), session, principal.tenant))
+    return JSONBody(await reports.live_stats(streams_of(request), session, principal.tenant))
 
 
 @router.get("/errors", summary="Recent ingest errors")
@@ -341,7 +294,7 @@ async def errors(
     stream_id: str | None = None,
 ) -> JSONBody:
     return JSONBody(
-        await service.recent_errors(
+        await reports.recent_errors(
             streams_of(request), session, principal.tenant, limit, stream_id
         )
     )
@@ -370,7 +323,7 @@ async def query(
     format: QueryFormat = "csv" if "text/csv" in accept else "json"
     if ARROW_STREAM in accept:
         format = "arrow"
-    result = await service.query(streams_of(request), session, principal.tenant, body.sql, format)
+    result = await run_query(streams_of(request), session, principal.tenant, body.sql, format)
     headers = {"X-Result-Truncated": "true" if result.truncated else "false"}
     if result.truncated_by is not None:
         headers["X-Result-Truncated-By"] = result.truncated_by

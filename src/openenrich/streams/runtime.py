@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +14,8 @@ from openenrich.db import Database
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
-from openenrich.streams import service
 from openenrich.streams.registry import StreamRegistry
+from openenrich.streams.schema_history import track_schema
 from openenrich.streams.stats import StreamStats
 from openenrich.tenancy.roles import Environment
 from openenrich.tenancy.service import Tenant
@@ -22,7 +23,19 @@ from openenrich.tenancy.service import Tenant
 logger = logging.getLogger("openenrich.streams")
 
 
-async def start(settings: Settings, database: Database) -> service.Streams:
+@dataclass(slots=True)
+class Streams:
+    """What the streams surface needs at run time, built once per process."""
+
+    settings: Settings
+    storage: LakeStorage
+    engine: LakeEngine
+    registry: StreamRegistry
+    stats: StreamStats
+    sandbox: QuerySandbox
+
+
+async def start(settings: Settings, database: Database) -> Streams:
     storage = LakeStorage(settings)
     registry = StreamRegistry(database, settings.stream_cache_seconds)
     stats = StreamStats(database, settings.stats_flush_seconds)
@@ -36,7 +49,7 @@ async def start(settings: Settings, database: Database) -> service.Streams:
         return config.declared
 
     async def on_flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
-        await service.track_schema(session, files)
+        await track_schema(session, files)
 
     def on_flush_error(key: BufferKey, error: BaseException) -> None:
         stats.error(
@@ -73,13 +86,13 @@ async def start(settings: Settings, database: Database) -> service.Streams:
     await engine.start()
     stats.start()
     sandbox = QuerySandbox(storage, settings)
-    return service.Streams(settings, storage, engine, registry, stats, sandbox)
+    return Streams(settings, storage, engine, registry, stats, sandbox)
 
 
-async def stop(streams: service.Streams) -> None:
+async def stop(streams: Streams) -> None:
     await streams.engine.stop()
     await streams.stats.stop()
     streams.sandbox.close()
 
 
-__all__ = ["start", "stop", "timedelta"]
+__all__ = ["Streams", "start", "stop", "timedelta"]

@@ -23,6 +23,7 @@ from openenrich.jobs import service as jobs
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.worker import resume
+from openenrich.json_output import decimal_number
 from openenrich.tenancy.service import Principal, Tenant
 from openenrich.verify import queries
 from openenrich.verify.models import IdempotencyKey, Run, Thread, Workflow
@@ -42,10 +43,6 @@ def _time(moment: Any) -> str | None:
     return isoformat(moment) if moment is not None else None
 
 
-def _number(value: Decimal) -> float | int:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 # -- the run resource ----------------------------------------------------------------------
 
 
@@ -60,7 +57,7 @@ def render(run: Any, calls: Sequence[Any]) -> dict[str, Any]:
             "name": c.name,
             "status": c.status,
             "id": c.id,
-            "credits": _number(c.credits),
+            "credits": decimal_number(c.credits),
         }
         for c in calls
     ]
@@ -80,14 +77,14 @@ def render(run: Any, calls: Sequence[Any]) -> dict[str, Any]:
         "report_url": None,
         "plan": run.plan if status == "requires_approval" else None,
         "error": run.error,
-        "credits_used": _number(credits_used),
+        "credits_used": decimal_number(credits_used),
         "tool_calls": [
             {
                 "id": c.id,
                 "name": c.name,
                 "status": c.status,
                 "billed": c.billed,
-                "credits": _number(c.credits),
+                "credits": decimal_number(c.credits),
                 "latency_ms": c.latency_ms,
             }
             for c in calls
@@ -460,7 +457,9 @@ async def thread_runs(
 async def usage(session: AsyncSession, principal: Principal) -> dict[str, Any]:
     current = await billing.balance(session, principal.tenant, principal.plan)
     return {
-        "credits_used": _number(current.used),
-        "credits_remaining": None if current.remaining is None else _number(current.remaining),
-        "max_credits": None if current.maximum is None else _number(current.maximum),
+        "credits_used": decimal_number(current.used),
+        "credits_remaining": None
+        if current.remaining is None
+        else decimal_number(current.remaining),
+        "max_credits": None if current.maximum is None else decimal_number(current.maximum),
     }

@@ -1,0 +1,150 @@
+"""Streams' configuration: list, read, create, update, delete.
+
+Ingest reads configurations through the registry's cache; a change drops the cached
+copy once its transaction commits (see `registry.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.db.after_commit import after_commit
+from openenrich.errors import BadRequest, Conflict, NotFound
+from openenrich.ids import new_id, utcnow
+from openenrich.streams.fields import check_fields
+from openenrich.streams.models import STREAM_ID, Stream
+from openenrich.streams.registry import StreamRegistry
+from openenrich.tenancy.service import Tenant
+
+# A stream's dead letters are also the query view `<stream>_dlq` (docs/api.md named them
+# so first), which a stream with such an id would take.
+DLQ_SUFFIX = "_dlq"
+SCHEMA_MODES = ("strict", "evolve", "flex")
+
+
+async def list_streams(session: AsyncSession, tenant: Tenant) -> list[Stream]:
+    return list(
+        await session.scalars(
+            select(Stream)
+            .where(Stream.org_id == tenant.org_id, Stream.environment == tenant.environment.value)
+            .order_by(Stream.created_at, Stream.stream_id)
+        )
+    )
+
+
+async def get_stream(session: AsyncSession, tenant: Tenant, stream_id: str) -> Stream:
+    stream = await session.scalar(
+        select(Stream).where(
+            Stream.org_id == tenant.org_id,
+            Stream.environment == tenant.environment.value,
+            Stream.stream_id == stream_id,
+        )
+    )
+    if stream is None:
+        raise NotFound(f"Stream '{stream_id}' not found")
+    return stream
+
+
+def _check_settings(
+    schema_mode: Any, fields: Any, template: Any, webhook_url: Any
+) -> dict[str, Any] | None:
+    if schema_mode not in SCHEMA_MODES:
+        raise BadRequest(f"schema_mode must be one of {', '.join(SCHEMA_MODES)}")
+    normalised = check_fields(fields)
+    if schema_mode == "strict" and not normalised:
+        raise BadRequest("a strict stream needs fields to validate against")
+    if template is not None:
+        raise BadRequest(f"Template '{template}' not found")
+    if webhook_url is not None:
+        raise BadRequest("webhook_url: forwarding events on flush is not available in this version")
+    return normalised
+
+
+def _forget_once_committed(
+    session: AsyncSession, registry: StreamRegistry, tenant: Tenant, stream_id: str
+) -> None:
+    after_commit(session, lambda: registry.invalidate(tenant, stream_id))
+
+
+async def create_stream(
+    session: AsyncSession,
+    registry: StreamRegistry,
+    tenant: Tenant,
+    *,
+    stream_id: Any,
+    schema_mode: Any = "flex",
+    fields: Any = None,
+    template: Any = None,
+    webhook_url: Any = None,
+) -> Stream:
+    if not isinstance(stream_id, str) or not stream_id:
+        raise BadRequest("stream_id is required")
+    if not STREAM_ID.fullmatch(stream_id):
+        raise BadRequest("stream_id may contain only letters, digits, '_' and '-' (at most 128)")
+    if stream_id.casefold().endswith(DLQ_SUFFIX):
+        raise BadRequest(
+            f"stream_id may not end in '{DLQ_SUFFIX}': "
+            f"that is how the dead letters of stream '{stream_id[: -len(DLQ_SUFFIX)]}' are queried"
+        )
+    normalised = _check_settings(schema_mode, fields, template, webhook_url)
+    existing = await session.scalar(
+        select(Stream.id).where(
+            Stream.org_id == tenant.org_id,
+            Stream.environment == tenant.environment.value,
+            Stream.stream_id == stream_id,
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"Stream '{stream_id}' already exists")
+    stream = Stream(
+        id=new_id("stm"),
+        org_id=tenant.org_id,
+        environment=tenant.environment.value,
+        stream_id=stream_id,
+        schema_mode=schema_mode,
+        fields=normalised,
+        template=None,
+        version=1,
+    )
+    session.add(stream)
+    await session.flush()
+    # The cache may still hold a stream of this id that another process deleted.
+    _forget_once_committed(session, registry, tenant, stream_id)
+    return stream
+
+
+async def update_stream(
+    session: AsyncSession,
+    registry: StreamRegistry,
+    tenant: Tenant,
+    stream_id: str,
+    changes: dict[str, Any],
+) -> Stream:
+    stream = await get_stream(session, tenant, stream_id)
+    if "stream_id" in changes and changes["stream_id"] != stream_id:
+        raise BadRequest("stream_id cannot be changed")
+    schema_mode = changes.get("schema_mode", stream.schema_mode)
+    fields = changes.get("fields", stream.fields)
+    normalised = _check_settings(
+        schema_mode, fields, changes.get("template"), changes.get("webhook_url")
+    )
+    stream.schema_mode = schema_mode
+    stream.fields = normalised
+    stream.version += 1
+    stream.updated_at = utcnow()
+    await session.flush()
+    _forget_once_committed(session, registry, tenant, stream_id)
+    return stream
+
+
+async def delete_stream(
+    session: AsyncSession, registry: StreamRegistry, tenant: Tenant, stream_id: str
+) -> None:
+    """Delete the configuration; files already in the lake stay (as the reference warns)."""
+    stream = await get_stream(session, tenant, stream_id)
+    await session.delete(stream)
+    await session.flush()
+    _forget_once_committed(session, registry, tenant, stream_id)

@@ -1,0 +1,168 @@
+"""Schema history of evolve-mode streams: what changed in the fields of each batch
+written to the lake, and the /schema-events report of it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.db.text import column_length, storable
+from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.lake.engine import FlushedFile
+from openenrich.streams.configuration import get_stream
+from openenrich.streams.models import SCHEMA_EVENT_KEY, SchemaEvent, SchemaField, Stream
+from openenrich.tenancy.service import Tenant
+
+# Field names in the schema tables: the client's keys, which may be longer or hold a NUL.
+FIELD_NAME_LENGTH = column_length(SchemaField.field)
+
+
+def _upsert(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> None:
+    """Compare each flushed batch of an evolve-mode stream with the schema seen so far.
+
+    A field is *new* when it has a value in the batch and was never seen (or declared); its
+    type *changed* when its values have another type than the last batch it had values in;
+    it is *missing* when a field seen before has no value in any event of the batch. Each
+    change is one row whose `event_count` keeps counting the events that show it.
+    """
+    assert session.bind is not None
+    dialect = session.bind.dialect.name
+    for file in files:
+        if file.kind != "data":
+            continue
+        stream = await session.scalar(
+            select(Stream).where(
+                Stream.org_id == file.org_id,
+                Stream.environment == file.environment,
+                Stream.stream_id == file.stream_id,
+            )
+        )
+        if stream is None or stream.schema_mode != "evolve":
+            continue
+        scope = {
+            "org_id": file.org_id,
+            "environment": file.environment,
+            "stream_id": file.stream_id,
+        }
+        known = {
+            row.field: row for row in await session.scalars(select(SchemaField).filter_by(**scope))
+        }
+        now = utcnow()
+        # Names as the schema tables hold them on both backends; names that only differ past
+        # the cut are one field here.
+        seen = {
+            storable(column.name, FIELD_NAME_LENGTH): column
+            for column in file.columns
+            if column.present > 0
+        }
+        if not known:
+            baseline = {name: spec["type"] for name, spec in (stream.fields or {}).items()}
+            if not baseline:  # the first batch of an undeclared stream sets the baseline
+                baseline = {name: column.type for name, column in seen.items()}
+            for name, kind in baseline.items():
+                row = SchemaField(id=new_id("fld"), field=name, type=kind, updated_at=now, **scope)
+                session.add(row)
+                known[name] = row
+            await session.flush()
+
+        changes: list[tuple[str, str, str, str, int]] = []
+        for name, column in seen.items():
+            field = known.get(name)
+            if field is None:
+                changes.append(("new_field", name, column.type, "", column.present))
+                row = SchemaField(
+                    id=new_id("fld"), field=name, type=column.type, updated_at=now, **scope
+                )
+                session.add(row)
+                known[name] = row
+            elif field.type != column.type:
+                changes.append(("type_change", name, column.type, field.type, column.present))
+                field.type = column.type
+                field.updated_at = now
+        for name in known:
+            if name not in seen:
+                changes.append(("missing_field", name, "", "", file.rows))
+        # Changes seen before keep counting the events that show them.
+        earlier = await session.scalars(select(SchemaEvent).filter_by(**scope))
+        fresh = {(kind, name, detected, previous) for kind, name, detected, previous, _ in changes}
+        for event in earlier:
+            if (event.type, event.field, event.detected_type, event.previous_type) in fresh:
+                continue
+            showing = seen.get(event.field)
+            if (
+                event.type in ("new_field", "type_change")
+                and showing is not None
+                and showing.type == event.detected_type
+            ):
+                changes.append(
+                    (
+                        event.type,
+                        event.field,
+                        event.detected_type,
+                        event.previous_type,
+                        showing.present,
+                    )
+                )
+        await session.flush()
+        if not changes:
+            continue
+        statement = _upsert(dialect)(SchemaEvent).values(
+            [
+                {
+                    "id": new_id("sch"),
+                    **scope,
+                    "type": kind,
+                    "field": name,
+                    "detected_type": detected,
+                    "previous_type": previous,
+                    "detected_at": now,
+                    "updated_at": now,
+                    "event_count": count,
+                }
+                for kind, name, detected, previous, count in changes
+            ]
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=list(SCHEMA_EVENT_KEY),
+            set_={
+                "event_count": SchemaEvent.event_count + statement.excluded.event_count,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+        await session.execute(statement)
+
+
+async def schema_events(
+    session: AsyncSession, tenant: Tenant, stream_id: str, days: int
+) -> dict[str, Any]:
+    await get_stream(session, tenant, stream_id)
+    rows = await session.scalars(
+        select(SchemaEvent)
+        .where(
+            SchemaEvent.org_id == tenant.org_id,
+            SchemaEvent.environment == tenant.environment.value,
+            SchemaEvent.stream_id == stream_id,
+            SchemaEvent.detected_at >= utcnow() - timedelta(days=days),
+        )
+        .order_by(SchemaEvent.detected_at, SchemaEvent.id)
+    )
+    events = []
+    for row in rows:
+        item: dict[str, Any] = {"type": row.type, "field": row.field}
+        if row.type == "type_change":
+            item["previous_type"] = row.previous_type
+        if row.detected_type:
+            item["detected_type"] = row.detected_type
+        item["detected_at"] = isoformat(row.detected_at)
+        item["event_count"] = row.event_count
+        events.append(item)
+    return {"stream_id": stream_id, "schema_events": events}
