@@ -22,7 +22,6 @@ from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs import service as jobs
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
-from openenrich.jobs.worker import resume
 from openenrich.tenancy.service import Principal, Tenant
 from openenrich.verify import queries
 from openenrich.verify.models import IdempotencyKey, Run, Thread, Workflow
@@ -391,7 +390,7 @@ async def decide(
 ) -> dict[str, Any]:
     run, _ = await load(session, tenant, run_id)
     if decision == "approved":
-        won = await resume(session, hub, run_id, approved=True)
+        won = await jobs.resume(session, hub, run_id, approved=True)
         if not won:
             raise Conflict(
                 "This run is not awaiting approval", code="not_awaiting_approval", run_id=run_id
