@@ -8,6 +8,7 @@ import gc
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.jobs import idempotency
 from openenrich.jobs.runtime import JobsRuntime
 from openenrich.verify import tasks as verify_tasks
 
@@ -17,7 +18,7 @@ def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
         settings,
         database,
         [verify_tasks.run_spec()],
-        housekeeping=[verify_tasks.purge_idempotency_keys],
+        housekeeping=[idempotency.purge],
     )
 
 

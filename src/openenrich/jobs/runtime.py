@@ -14,6 +14,7 @@ import httpx
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
+from openenrich.jobs.stream import Feeds
 from openenrich.jobs.worker import JobSpec, Worker
 from openenrich.nodes import NodeDirectory
 from openenrich.web.client import guarded_client
@@ -37,6 +38,7 @@ class JobsRuntime:
         self.specs = {spec.kind: spec for spec in specs}
         self.housekeeping = list(housekeeping)
         self.hub = JobHub()
+        self.feeds = Feeds(database, self.hub, settings)  # long-polls and event streams
         self._listener = (
             PostgresListener(settings.database, self.hub)
             if database.dialect == "postgresql"
