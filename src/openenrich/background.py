@@ -9,6 +9,7 @@ import gc
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.jobs import idempotency
 from openenrich.jobs.runtime import JobsRuntime
 from openenrich.verify import tasks as verify_tasks
 from openenrich.webhooks.dispatcher import Dispatcher
@@ -19,7 +20,7 @@ def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
         settings,
         database,
         [verify_tasks.run_spec()],
-        housekeeping=[verify_tasks.purge_idempotency_keys],
+        housekeeping=[idempotency.purge],
         services=[lambda hub: Dispatcher(database, hub, settings)],
     )
 

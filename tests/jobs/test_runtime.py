@@ -15,7 +15,8 @@ from openenrich.ids import new_id
 from openenrich.jobs import service
 from openenrich.jobs.models import Job, JobEvent
 from openenrich.jobs.notify import JobHub
-from openenrich.jobs.worker import JobContext, JobSpec, Worker, resume
+from openenrich.jobs.service import resume
+from openenrich.jobs.worker import JobContext, JobSpec, Worker
 from openenrich.tenancy.roles import Environment
 from openenrich.tenancy.service import Tenant
 

@@ -16,6 +16,7 @@ import httpx
 from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
+from openenrich.jobs.stream import Feeds
 from openenrich.jobs.worker import JobSpec, Worker
 from openenrich.nodes import NodeDirectory
 from openenrich.web.client import guarded_client
@@ -53,6 +54,7 @@ class JobsRuntime:
         self.housekeeping = list(housekeeping)
         self.service_factories = list(services)
         self.hub = JobHub()
+        self.feeds = Feeds(database, self.hub, settings)  # long-polls and event streams
         self._listener = (
             PostgresListener(settings.database, self.hub)
             if database.dialect == "postgresql"

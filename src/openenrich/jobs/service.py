@@ -146,6 +146,23 @@ async def transition(
     return won
 
 
+async def resume(session: AsyncSession, hub: JobHub, job_id: str, **state: Any) -> bool:
+    """Give a parked job back to the workers, its state updated with `state`."""
+    job = await session.get(Job, job_id)
+    if job is None or job.status != "parked":
+        return False
+    won = await transition(
+        session,
+        hub,
+        job_id,
+        from_statuses=["parked"],
+        to="queued",
+        state={**job.state, **state},
+        parked_until=None,
+    )
+    return won
+
+
 def _claim_statement(skip_locked: bool) -> Update:
     candidates = (
         select(_jobs.c.id)

@@ -158,8 +158,8 @@ class JobContext:
         then: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> NoReturn:
         """Wait for input: the job leaves the worker and comes back (from the top, with its
-        state) when someone resumes it with `resume`. `then` runs once the job is parked,
-        in the same transaction (to announce it). Commits, then ends the attempt."""
+        state) when someone resumes it with `service.resume`. `then` runs once the job is
+        parked, in the same transaction (to announce it). Commits, then ends the attempt."""
         won = await service.transition(
             session,
             self.hub,
@@ -188,23 +188,6 @@ class JobContext:
             owner=self.owner,
             **values,
         )
-
-
-async def resume(session: AsyncSession, hub: JobHub, job_id: str, **state: Any) -> bool:
-    """Give a parked job back to the workers, its state updated with `state`."""
-    job = await session.get(Job, job_id)
-    if job is None or job.status != "parked":
-        return False
-    won = await service.transition(
-        session,
-        hub,
-        job_id,
-        from_statuses=["parked"],
-        to="queued",
-        state={**job.state, **state},
-        parked_until=None,
-    )
-    return won
 
 
 class Worker:

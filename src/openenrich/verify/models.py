@@ -75,17 +75,3 @@ class Workflow(TenantMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class IdempotencyKey(TenantMixin, Base):
-    __tablename__ = "idempotency_keys"
-    __table_args__ = (
-        UniqueConstraint("org_id", "environment", "key", name="uq_idempotency_keys_key"),
-        Index("ix_idempotency_keys_created", "created_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(255))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[str] = mapped_column(String(40))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)

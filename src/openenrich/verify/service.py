@@ -1,32 +1,32 @@
 """Verification runs: creation (idempotent), the run resource, approval, cancel, threads,
-workflows and usage. Nothing here imports the web framework or commits."""
+workflows and usage. Nothing here imports the web framework; only creation commits, in
+the job facility (`jobs.idempotency`)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.billing import service as billing
-from openenrich.config import Settings
 from openenrich.db import Database, table
-from openenrich.errors import Conflict, InvalidRequest, NotFound
+from openenrich.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs import service as jobs
+from openenrich.jobs.idempotency import Idempotency, create_once
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
-from openenrich.jobs.worker import resume
+from openenrich.jobs.view import JobView
 from openenrich.json_output import decimal_number
+from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.service import Principal, Tenant
 from openenrich.verify import queries
-from openenrich.verify.models import IdempotencyKey, Run, Thread, Workflow
+from openenrich.verify.models import Run, Thread, Workflow
 from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
 from openenrich.webhooks import service as webhooks
 
@@ -120,6 +120,28 @@ async def read_resource(database: Database, tenant: Tenant, run_id: str) -> dict
     if found is None:
         raise _not_found(run_id)
     return render(*found)
+
+
+def _status(run: dict[str, Any]) -> str:
+    return str(run["status"])
+
+
+def _key_reused(run_id: str) -> Conflict:
+    return Conflict(
+        "This Idempotency-Key was used with a different request body",
+        code="idempotency_key_reuse",
+        run_id=run_id,
+    )
+
+
+# Runs as the job facility shows them: long-polls, event streams, idempotent creation.
+RUNS = JobView(
+    kind=RUN_KIND,
+    read=read_resource,
+    status=_status,
+    reused=_key_reused,
+    public_status=public_status,
+)
 
 
 async def load(session: AsyncSession, tenant: Tenant, run_id: str) -> tuple[Run, Job]:
@@ -247,7 +269,6 @@ async def save_workflow(
 
 _INSERT_THREAD = table(Thread).insert()
 _INSERT_RUN = table(Run).insert()
-_INSERT_IDEMPOTENCY_KEY = table(IdempotencyKey).insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,11 +277,15 @@ class NewRun:
     workflow: str | None
     thread_id: str | None
     metadata: dict[str, Any] | None
-    stream: bool
 
 
-def request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one key may start (the reference's limits): runs a minute, and runs at once."""
+
+    limiter: RateLimiter
+    per_minute: int
+    max_active: int
 
 
 def check_metadata(metadata: dict[str, Any] | None) -> None:
@@ -268,44 +293,16 @@ def check_metadata(metadata: dict[str, Any] | None) -> None:
         raise InvalidRequest(f"metadata: must be at most {METADATA_LIMIT} bytes of JSON")
 
 
-class IdempotencyRace(Exception):
-    """Another request with the same Idempotency-Key committed first: read its run."""
-
-
-async def replay(
-    session: AsyncSession,
-    hub: JobHub,
-    tenant: Tenant,
-    key: str,
-    digest: str,
-) -> dict[str, Any] | None:
-    """The run an earlier request with this key made (an interrupted one is given back to
-    the workers, under the same id); None if the key is new."""
-    existing = await session.scalar(
-        select(IdempotencyKey).where(
-            IdempotencyKey.org_id == tenant.org_id,
-            IdempotencyKey.environment == tenant.environment.value,
-            IdempotencyKey.key == key,
-        )
-    )
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise Conflict(
-            "This Idempotency-Key was used with a different request body",
-            code="idempotency_key_reuse",
-            run_id=existing.run_id,
-        )
-    await jobs.transition(
-        session,
-        hub,
-        existing.run_id,
-        from_statuses=["interrupted"],
-        to="queued",
-        finished_at=None,
-        error=None,
-    )
-    return await resource(session, tenant, existing.run_id)
+async def limit(
+    limiter: RateLimiter, bucket: str, per_minute: int, retry_after: int | None = None
+) -> None:
+    """Take a token from `bucket` (`per_minute` a minute) or refuse with a 429."""
+    decision = await limiter.take(bucket, per_minute / 60, capacity=per_minute)
+    if not decision.allowed:
+        headers = decision.headers()
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        raise RateLimited("Rate limit exceeded; respect the Retry-After header", headers=headers)
 
 
 async def active_runs(session: AsyncSession, api_key_id: str) -> int:
@@ -313,15 +310,31 @@ async def active_runs(session: AsyncSession, api_key_id: str) -> int:
     return int(await session.scalar(queries.ACTIVE_RUNS, {"api_key_id": api_key_id}) or 0)
 
 
-async def create_run(
-    session: AsyncSession,
+async def create_or_replay(
+    database: Database,
     hub: JobHub,
     principal: Principal,
     new: NewRun,
-    *,
-    auto_approve: bool,
-    idempotency: tuple[str, str] | None,
-) -> str:
+    idempotency: Idempotency | None,
+    limits: Limits,
+) -> tuple[str, bool]:
+    """A new run, committed, or the run an earlier request with the same Idempotency-Key
+    made (an interrupted one queued again): its id, and whether it is new. A replay is
+    not counted against the key's limits."""
+
+    async def create(session: AsyncSession) -> str:
+        await limit(limits.limiter, f"runs-create:{principal.key_id}", limits.per_minute, 60)
+        if await active_runs(session, principal.key_id) >= limits.max_active:
+            raise RateLimited(
+                f"This key already has {limits.max_active} active runs",
+                headers={"Retry-After": "10"},
+            )
+        return await create_run(session, hub, principal, new)
+
+    return await create_once(database, hub, RUNS, principal.tenant, idempotency, create)
+
+
+async def create_run(session: AsyncSession, hub: JobHub, principal: Principal, new: NewRun) -> str:
     """Insert the run and its job; returns the run's id. The caller commits."""
     tenant = principal.tenant
     check_metadata(new.metadata)
@@ -351,7 +364,7 @@ async def create_run(
             "message": new.message,
             "workflow": workflow.slug if workflow else None,
             "metadata": new.metadata,
-            "auto_approve": auto_approve,
+            "auto_approve": principal.auto_approve,
             "answer": None,
             "report": None,
             "plan": None,
@@ -359,12 +372,6 @@ async def create_run(
             **owner,
         },
     )
-    if idempotency is not None:
-        key, digest = idempotency
-        await session.execute(
-            _INSERT_IDEMPOTENCY_KEY,
-            {"key": key, "request_hash": digest, "run_id": run_id, "created_at": now, **owner},
-        )
     await jobs.create(
         session, hub, job_id=run_id, tenant=tenant, kind=RUN_KIND, input={"run_id": run_id}
     )
@@ -372,12 +379,6 @@ async def create_run(
         session, hub, run_id, "run.created", {"run_id": run_id, "thread_id": thread_id}
     )
     return run_id
-
-
-async def purge_idempotency_keys(session: AsyncSession, settings: Settings) -> None:
-    """Keys are kept `idempotency_ttl_hours` (at least 24)."""
-    cutoff = utcnow() - timedelta(hours=settings.idempotency_ttl_hours)
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
 
 
 # -- approval, cancel, threads, usage ----------------------------------------------------------
@@ -388,7 +389,7 @@ async def decide(
 ) -> dict[str, Any]:
     run, _ = await load(session, tenant, run_id)
     if decision == "approved":
-        won = await resume(session, hub, run_id, approved=True)
+        won = await jobs.resume(session, hub, run_id, approved=True)
         if not won:
             raise Conflict(
                 "This run is not awaiting approval", code="not_awaiting_approval", run_id=run_id

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openenrich.config import Settings
-from openenrich.db import Database
 from openenrich.jobs import service as jobs
 from openenrich.jobs.models import Job
 from openenrich.jobs.notify import JobHub
@@ -46,12 +44,6 @@ async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseExceptio
         error={"code": "internal_error", "message": message},
     ):
         await service.announce_end(session, hub, _tenant(job), job.id)
-
-
-async def purge_idempotency_keys(database: Database, settings: Settings) -> None:
-    async with database.session() as session:
-        await service.purge_idempotency_keys(session, settings)
-        await session.commit()
 
 
 def run_spec(executor: RunExecutor = execute_run) -> JobSpec:
