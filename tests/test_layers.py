@@ -34,6 +34,7 @@ CORE = frozenset(
         "errors",
         "ids",
         "json_input",
+        "json_output",
         "fsync",
         "nodes",
         "secretbox",
