@@ -72,7 +72,8 @@ async def through_gateway(url: str, data_dir: Path, calls: int, concurrency: int
     from openenrich.llm.gateway import Gateway
     from openenrich.secretbox import load_secret_box
     from openenrich.tenancy.roles import Environment
-    from openenrich.tenancy.service import Tenant, create_organization
+    from openenrich.tenancy.service import create_organization
+    from openenrich.tenancy.tenant import Tenant
 
     settings = Settings(
         data_dir=data_dir,

@@ -20,7 +20,7 @@ from openenrich.llm.gateway import Gateway, InvalidOutput
 from openenrich.secretbox import load_secret_box
 from openenrich.tenancy import service
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.web.fetch import BlockedURL, Fetcher
 
 

@@ -37,7 +37,7 @@ from openenrich.jobs.notify import JobHub
 from openenrich.jobs.stream import Feeds, ResumeAfter
 from openenrich.jobs.view import JobView
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 WORDS = {"queued": "waiting", "running": "working", "completed": "done", "parked": "paused"}
 

@@ -18,7 +18,7 @@ from openenrich.jobs.notify import JobHub
 from openenrich.jobs.service import resume
 from openenrich.jobs.worker import JobContext, JobSpec, Worker
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 pytestmark = pytest.mark.anyio
 

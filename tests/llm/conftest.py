@@ -9,7 +9,7 @@ from helpers.tenants import Tenants
 from openenrich.config import Settings
 from openenrich.tenancy import service
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 
 @pytest.fixture

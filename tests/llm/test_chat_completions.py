@@ -14,7 +14,7 @@ from helpers.llm import with_gateway
 from openenrich.config import Settings
 from openenrich.llm.chat_completions import MAX_RESPONSE_BYTES
 from openenrich.llm.gateway import Gateway, ProviderError, Result
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 SCHEMA = {
     "type": "object",

@@ -34,7 +34,7 @@ from openenrich.llm.gateway import (
 from openenrich.llm.keys import MissingProviderKey
 from openenrich.llm.models import LlmCall
 from openenrich.secretbox import load_secret_box
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 SCHEMA = {
     "type": "object",

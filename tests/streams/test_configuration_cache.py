@@ -28,7 +28,8 @@ from openenrich.db import Database
 from openenrich.streams import configuration
 from openenrich.streams.registry import StreamRegistry
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant, ensure_organization
+from openenrich.tenancy.service import ensure_organization
+from openenrich.tenancy.tenant import Tenant
 
 ONLY_ON_POSTGRESQL = "on SQLite nothing runs between a change and its commit (see above)"
 

@@ -15,7 +15,7 @@ from openenrich.billing.models import LedgerEntry
 from openenrich.db import table
 from openenrich.errors import PaymentRequired
 from openenrich.ids import new_id, utcnow
-from openenrich.tenancy.service import PlanLimits, Tenant
+from openenrich.tenancy.tenant import PlanLimits, Tenant
 
 
 def _charge_statement(insert: Callable[[Table], Any]) -> Any:
@@ -58,9 +58,7 @@ async def charge(
 
 
 async def used(session: AsyncSession, tenant: Tenant, source_id: str | None = None) -> Decimal:
-    query = select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(
-        LedgerEntry.org_id == tenant.org_id, LedgerEntry.environment == tenant.environment.value
-    )
+    query = select(func.coalesce(func.sum(LedgerEntry.credits), 0)).where(tenant.owns(LedgerEntry))
     if source_id is not None:
         query = query.where(LedgerEntry.source_id == source_id)
     return Decimal(await session.scalar(query) or 0)

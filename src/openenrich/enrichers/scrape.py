@@ -19,7 +19,7 @@ from openenrich.errors import BadRequest
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway, InvalidOutput
 from openenrich.llm.keys import FIRECRAWL, MissingProviderKey
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.web.client import guarded_client
 from openenrich.web.extract import extract
 from openenrich.web.fetch import Fetcher

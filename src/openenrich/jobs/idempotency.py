@@ -32,7 +32,7 @@ from openenrich.jobs import service
 from openenrich.jobs.models import IdempotencyKey, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 _keys = table(IdempotencyKey)
 _jobs = table(Job)

@@ -14,7 +14,7 @@ from openenrich.db import table
 from openenrich.ids import utcnow
 from openenrich.jobs.models import TERMINAL, Job, JobEvent
 from openenrich.jobs.notify import NEW_WORK, JobHub, announce
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 # The statements every job step runs, built once: constructing an SQLAlchemy statement (and
 # the ORM's bookkeeping for it) cost several times what the database took to run it.

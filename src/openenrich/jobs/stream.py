@@ -29,7 +29,7 @@ from openenrich.jobs import queries
 from openenrich.jobs.models import TERMINAL
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 R = TypeVar("R")
 

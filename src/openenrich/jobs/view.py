@@ -18,7 +18,7 @@ from fastapi.sse import format_sse_event
 from openenrich.db import Database
 from openenrich.errors import OpenEnrichError
 from openenrich.jobs.models import TERMINAL
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 R = TypeVar("R")
 

@@ -26,7 +26,7 @@ from openenrich.jobs import service
 from openenrich.jobs.models import Job
 from openenrich.jobs.notify import NEW_WORK, JobHub
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 logger = logging.getLogger("openenrich.jobs")
 

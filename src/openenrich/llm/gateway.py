@@ -69,7 +69,7 @@ from openenrich.llm.models import LlmCacheEntry
 from openenrich.llm.providers import Built, build_model
 from openenrich.llm.recorder import CallRecorder
 from openenrich.secretbox import SecretBox
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.web.guard import UnsafeURL, resolve_public
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})

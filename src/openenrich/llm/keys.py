@@ -19,7 +19,7 @@ from openenrich.errors import BadRequest, NotFound
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.llm.models import ProviderKey
 from openenrich.secretbox import InvalidToken, SecretBox
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.web.guard import UnsafeURL, resolve_public
 
 FIRECRAWL = "FIRECRAWL"
@@ -160,7 +160,4 @@ async def _find(session: AsyncSession, tenant: Tenant, key_name: str) -> Provide
 
 def _of(tenant: Tenant) -> tuple[ColumnElement[bool], ...]:
     """Rows of this tenant only: another tenant's key is simply not found."""
-    return (
-        ProviderKey.org_id == tenant.org_id,
-        ProviderKey.environment == tenant.environment.value,
-    )
+    return (tenant.owns(ProviderKey),)

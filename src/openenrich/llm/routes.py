@@ -21,7 +21,7 @@ from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway
 from openenrich.tenancy.dependencies import CurrentPrincipal
 from openenrich.tenancy.roles import Role
-from openenrich.tenancy.service import Principal
+from openenrich.tenancy.tenant import Principal
 
 router = APIRouter(tags=["provider keys"], route_class=JSONRoute)
 

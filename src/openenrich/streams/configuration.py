@@ -17,7 +17,7 @@ from openenrich.ids import new_id, utcnow
 from openenrich.streams.fields import check_fields
 from openenrich.streams.models import STREAM_ID, Stream
 from openenrich.streams.registry import StreamRegistry
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 # A stream's dead letters are also the query view `<stream>_dlq` (docs/api.md named them
 # so first), which a stream with such an id would take.
@@ -28,9 +28,7 @@ SCHEMA_MODES = ("strict", "evolve", "flex")
 async def list_streams(session: AsyncSession, tenant: Tenant) -> list[Stream]:
     return list(
         await session.scalars(
-            select(Stream)
-            .where(Stream.org_id == tenant.org_id, Stream.environment == tenant.environment.value)
-            .order_by(Stream.created_at, Stream.stream_id)
+            select(Stream).where(tenant.owns(Stream)).order_by(Stream.created_at, Stream.stream_id)
         )
     )
 
@@ -38,8 +36,7 @@ async def list_streams(session: AsyncSession, tenant: Tenant) -> list[Stream]:
 async def get_stream(session: AsyncSession, tenant: Tenant, stream_id: str) -> Stream:
     stream = await session.scalar(
         select(Stream).where(
-            Stream.org_id == tenant.org_id,
-            Stream.environment == tenant.environment.value,
+            tenant.owns(Stream),
             Stream.stream_id == stream_id,
         )
     )
@@ -92,8 +89,7 @@ async def create_stream(
     normalised = _check_settings(schema_mode, fields, template, webhook_url)
     existing = await session.scalar(
         select(Stream.id).where(
-            Stream.org_id == tenant.org_id,
-            Stream.environment == tenant.environment.value,
+            tenant.owns(Stream),
             Stream.stream_id == stream_id,
         )
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from openenrich.config import Settings
 from openenrich.lake.storage import LakeStorage
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 
 def connection_details(settings: Settings, storage: LakeStorage, tenant: Tenant) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from openenrich.ids import utcnow
 from openenrich.lake import manifest
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.runtime import Streams
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 # A dead letter's original event is answered as the JSON the client sent, never parsed
 # again: it was refused, and may hold what a parser refuses (1e400 is out of a float's

@@ -30,7 +30,7 @@ from openenrich.streams.fields import Rejection
 from openenrich.streams.parsing import Events, is_object, parse_envelopes, parse_ingest
 from openenrich.streams.runtime import Streams
 from openenrich.streams.stats import seconds_until_next_month
-from openenrich.tenancy.service import Principal, Tenant
+from openenrich.tenancy.tenant import Principal, Tenant
 
 _ENCODER = msgspec.json.Encoder()
 

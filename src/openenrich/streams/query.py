@@ -11,7 +11,7 @@ from openenrich.lake import manifest
 from openenrich.lake.query import Format, QueryResult
 from openenrich.streams.configuration import list_streams
 from openenrich.streams.runtime import Streams
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 
 async def run_query(

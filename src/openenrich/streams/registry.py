@@ -21,7 +21,7 @@ from sqlalchemy import select
 from openenrich.db import Database
 from openenrich.streams.fields import EventValidator, declared_types
 from openenrich.streams.models import STREAM_ID, Stream
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from openenrich.lake import manifest
 from openenrich.streams.models import IngestError, StatsMinute
 from openenrich.streams.runtime import Streams
 from openenrich.streams.stats import ERROR_TYPES
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 
 def parse_day(value: str | None, name: str, default: date) -> date:
@@ -74,8 +74,7 @@ async def live_stats(streams: Streams, session: AsyncSession, tenant: Tenant) ->
         select(
             StatsMinute.minute, StatsMinute.requests, StatsMinute.events, StatsMinute.errors
         ).where(
-            StatsMinute.org_id == tenant.org_id,
-            StatsMinute.environment == tenant.environment.value,
+            tenant.owns(StatsMinute),
             StatsMinute.minute >= day_ago,
         )
     )
@@ -133,8 +132,7 @@ async def recent_errors(
     await streams.stats.flush()
     since = utcnow() - timedelta(hours=24)
     scope = [
-        IngestError.org_id == tenant.org_id,
-        IngestError.environment == tenant.environment.value,
+        tenant.owns(IngestError),
     ]
     if stream_id is not None:
         scope.append(IngestError.stream_id == stream_id)

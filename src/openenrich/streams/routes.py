@@ -28,7 +28,7 @@ from openenrich.tenancy.dependencies import (
     ReaderPrincipal,
     authenticated,
 )
-from openenrich.tenancy.service import Principal
+from openenrich.tenancy.tenant import Principal
 
 router = APIRouter(tags=["streams"], route_class=JSONRoute)
 

@@ -18,7 +18,7 @@ from openenrich.streams.registry import StreamRegistry
 from openenrich.streams.schema_history import track_schema
 from openenrich.streams.stats import StreamStats
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 logger = logging.getLogger("openenrich.streams")
 

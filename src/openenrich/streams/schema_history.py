@@ -16,7 +16,7 @@ from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.lake.engine import FlushedFile
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.models import SCHEMA_EVENT_KEY, SchemaEvent, SchemaField, Stream
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 # Field names in the schema tables: the client's keys, which may be longer or hold a NUL.
 FIELD_NAME_LENGTH = column_length(SchemaField.field)
@@ -148,8 +148,7 @@ async def schema_events(
     rows = await session.scalars(
         select(SchemaEvent)
         .where(
-            SchemaEvent.org_id == tenant.org_id,
-            SchemaEvent.environment == tenant.environment.value,
+            tenant.owns(SchemaEvent),
             SchemaEvent.stream_id == stream_id,
             SchemaEvent.detected_at >= utcnow() - timedelta(days=days),
         )

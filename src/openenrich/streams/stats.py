@@ -22,7 +22,7 @@ from openenrich.db import Database
 from openenrich.db.text import column_length, storable
 from openenrich.ids import new_id, utcnow
 from openenrich.streams.models import IngestError, StatsMinute, UsageMonth
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 
 logger = logging.getLogger("openenrich.streams.stats")
 

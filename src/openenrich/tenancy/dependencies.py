@@ -12,7 +12,7 @@ from openenrich.http.session import database
 from openenrich.tenancy import service
 from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.roles import SAFE_METHODS, Role
-from openenrich.tenancy.service import Principal
+from openenrich.tenancy.tenant import Principal
 
 
 def presented_key(request: Request) -> str | None:

@@ -6,7 +6,7 @@ import hmac
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, select, update
@@ -18,46 +18,10 @@ from openenrich.ids import new_id, utcnow
 from openenrich.tenancy import keys
 from openenrich.tenancy.models import ApiKey, Organization, Plan
 from openenrich.tenancy.roles import Environment, Role
+from openenrich.tenancy.tenant import PlanLimits, Principal, Tenant
 
 DEFAULT_ORG = "default"
 DEFAULT_PLAN = "unlimited"
-
-
-@dataclass(frozen=True, slots=True)
-class Tenant:
-    """Where a request acts: one organisation's live or test environment."""
-
-    org_id: str
-    environment: Environment
-
-    @property
-    def is_test(self) -> bool:
-        return self.environment is Environment.TEST
-
-
-@dataclass(frozen=True, slots=True)
-class PlanLimits:
-    name: str
-    requests_per_second: float | None
-    events_per_month: int | None
-    lead_quota: int | None
-    credit_policy: str
-    max_credits: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller: a key, its role, and the tenant and plan it acts under."""
-
-    key_id: str
-    key_prefix: str
-    role: Role
-    tenant: Tenant
-    org_name: str
-    plan: PlanLimits
-    last_used_at: datetime | None = None
-    expires_at: datetime | None = None
-    auto_approve: bool = False
 
 
 async def get_organization(session: AsyncSession, name: str) -> Organization:
@@ -127,9 +91,7 @@ async def list_keys(
 ) -> list[ApiKey]:
     query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
     if tenant is not None:
-        query = query.where(
-            ApiKey.org_id == tenant.org_id, ApiKey.environment == tenant.environment.value
-        )
+        query = query.where(tenant.owns(ApiKey))
     if org is not None:
         query = query.where(ApiKey.org_id == org.id)
     return list(await session.scalars(query))
@@ -139,9 +101,7 @@ async def revoke_key(session: AsyncSession, prefix: str, *, tenant: Tenant | Non
     """Revoke the key named by its display prefix; another tenant's key is not found."""
     query = select(ApiKey).where(ApiKey.prefix == prefix)
     if tenant is not None:
-        query = query.where(
-            ApiKey.org_id == tenant.org_id, ApiKey.environment == tenant.environment.value
-        )
+        query = query.where(tenant.owns(ApiKey))
     key = await session.scalar(query)
     if key is None:
         raise NotFound(f"API key '{prefix}' not found")

@@ -20,7 +20,7 @@ from openenrich.jobs.idempotency import idempotency
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.stream import Feeds, ResumeAfter
 from openenrich.tenancy.dependencies import AdminPrincipal, authenticated
-from openenrich.tenancy.service import Principal
+from openenrich.tenancy.tenant import Principal
 from openenrich.verify import service
 from openenrich.verify.schemas import CreateRun, Decision, WorkflowBody
 

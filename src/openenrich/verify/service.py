@@ -24,7 +24,7 @@ from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
 from openenrich.json_output import decimal_number
 from openenrich.tenancy.ratelimit import RateLimiter
-from openenrich.tenancy.service import Principal, Tenant
+from openenrich.tenancy.tenant import Principal, Tenant
 from openenrich.verify import queries
 from openenrich.verify.models import Run, Thread, Workflow
 from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
@@ -151,8 +151,7 @@ async def load(session: AsyncSession, tenant: Tenant, run_id: str) -> tuple[Run,
             .join(Job, Job.id == Run.id)
             .where(
                 Run.id == run_id,
-                Run.org_id == tenant.org_id,
-                Run.environment == tenant.environment.value,
+                tenant.owns(Run),
             )
         )
     ).one_or_none()
@@ -179,11 +178,7 @@ async def announce_end(session: AsyncSession, hub: JobHub, tenant: Tenant, run_i
 
 
 async def custom_workflows(session: AsyncSession, tenant: Tenant) -> dict[str, Workflow]:
-    rows = await session.scalars(
-        select(Workflow).where(
-            Workflow.org_id == tenant.org_id, Workflow.environment == tenant.environment.value
-        )
-    )
+    rows = await session.scalars(select(Workflow).where(tenant.owns(Workflow)))
     return {row.slug: row for row in rows}
 
 

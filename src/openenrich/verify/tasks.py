@@ -9,7 +9,7 @@ from openenrich.jobs.models import Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.worker import JobSpec
 from openenrich.tenancy.roles import Environment
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.verify import service
 from openenrich.verify.executor import RunExecutor, execute_run
 

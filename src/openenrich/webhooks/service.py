@@ -12,7 +12,7 @@ from openenrich.db import table
 from openenrich.errors import InvalidRequest, NotFound
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs.notify import JobHub, announce
-from openenrich.tenancy.service import Tenant
+from openenrich.tenancy.tenant import Tenant
 from openenrich.web.guard import UnsafeURL, resolve_public
 from openenrich.webhooks import signing
 from openenrich.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -76,8 +76,7 @@ async def list_endpoints(session: AsyncSession, tenant: Tenant) -> list[WebhookE
         await session.scalars(
             select(WebhookEndpoint)
             .where(
-                WebhookEndpoint.org_id == tenant.org_id,
-                WebhookEndpoint.environment == tenant.environment.value,
+                tenant.owns(WebhookEndpoint),
             )
             .order_by(WebhookEndpoint.created_at)
         )
