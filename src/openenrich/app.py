@@ -21,6 +21,7 @@ from openenrich.http.middleware import (
     body_limit_for,
 )
 from openenrich.http.responses import JSONBody
+from openenrich.http.state import AppState
 from openenrich.http.urls import NulInURLMiddleware
 from openenrich.llm import routes as llm_routes
 from openenrich.llm.gateway import Gateway
@@ -28,7 +29,7 @@ from openenrich.secretbox import load_secret_box
 from openenrich.streams import routes as streams_routes
 from openenrich.streams import runtime as streams_runtime
 from openenrich.tenancy import routes as tenancy_routes
-from openenrich.tenancy.ratelimit import make_rate_limiter
+from openenrich.tenancy.ratelimit import RateLimiter, make_rate_limiter
 from openenrich.tenancy.service import KeyCache, KeyUseTracker
 from openenrich.verify import routes as verify_routes
 from openenrich.web.fetch import Fetcher
@@ -51,25 +52,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_settings(settings)
-        app.state.database = database
-        app.state.rate_limiter = make_rate_limiter(settings, database)
-        app.state.key_use = KeyUseTracker(settings.last_used_resolution_seconds)
-        app.state.key_cache = KeyCache()
-        app.state.llm = Gateway(settings, database, load_secret_box(settings))
-        app.state.fetcher = Fetcher(settings)
-        app.state.streams = await streams_runtime.start(settings, database)
-        app.state.jobs = background.jobs_runtime(settings, database)
-        await app.state.jobs.start(run_workers=settings.workers_in_serve)
+        database = state.add(Database.from_settings(settings))
+        state.add(make_rate_limiter(settings, database), RateLimiter)
+        state.add(KeyUseTracker(settings.last_used_resolution_seconds))
+        state.add(KeyCache())
+        gateway = state.add(Gateway(settings, database, load_secret_box(settings)))
+        fetcher = state.add(Fetcher(settings))
+        streams = state.add(await streams_runtime.start(settings, database))
+        jobs = state.add(background.jobs_runtime(settings, database))
+        await jobs.start(run_workers=settings.workers_in_serve)
         if freeze_gc_after_startup:
             background.freeze_startup_objects()
         try:
             yield
         finally:
-            await app.state.jobs.stop()
-            await streams_runtime.stop(app.state.streams)
-            await app.state.fetcher.close()
-            await app.state.llm.close()
+            await jobs.stop()
+            await streams_runtime.stop(streams)
+            await fetcher.close()
+            await gateway.close()
             await database.dispose()
 
     app = FastAPI(
@@ -81,8 +81,9 @@ def create_app(
         docs_url=None,  # /docs and /redoc serve their assets themselves: install_docs
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
+    state = AppState(settings)
+    state.add(metrics)
+    app.state.openenrich = state
     install_error_handlers(app)
     install_docs(app)
     app.include_router(system.router)

@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from openenrich import json_input
+from openenrich.http.state import app_state
 
 
 class JSONRequest(Request):
@@ -27,7 +28,7 @@ class JSONRequest(Request):
             # json.JSONDecodeError is FastAPI's own path for a body that is not JSON: a
             # validation error in the surface's body, whose message names a broken rule.
             try:
-                json_input.check(body, self.app.state.settings.json_max_depth)
+                json_input.check(body, app_state(self).settings.json_max_depth)
             except json_input.InvalidJSON as error:
                 raise json.JSONDecodeError(error.message, "", 0) from None
             try:

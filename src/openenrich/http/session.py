@@ -9,10 +9,11 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database
+from openenrich.http.state import app_state
 
 
 def database(request: Request) -> Database:
-    db: Database = request.app.state.database
+    db = app_state(request).database
     return db
 
 

@@ -8,9 +8,11 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from openenrich import __version__
+from openenrich.http.metrics import HttpMetrics
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import database
+from openenrich.http.state import app_state
 from openenrich.ids import isoformat, utcnow
 
 router = APIRouter(tags=["system"], route_class=JSONRoute)
@@ -29,5 +31,5 @@ async def health(request: Request) -> JSONBody:
 
 @router.get("/metrics", summary="Prometheus metrics (text exposition format)")
 async def metrics(request: Request) -> Response:
-    payload = generate_latest(request.app.state.metrics.registry)
+    payload = generate_latest(app_state(request).get(HttpMetrics).registry)
     return Response(payload, media_type=CONTENT_TYPE_LATEST)

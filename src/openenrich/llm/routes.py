@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from openenrich.config import Settings
 from openenrich.errors import BadRequest, Forbidden
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
+from openenrich.http.state import app_state
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway
 from openenrich.tenancy.dependencies import CurrentPrincipal
@@ -63,8 +63,7 @@ Writer = Annotated[Principal, Depends(member_or_admin)]
 
 
 def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.llm
-    return gateway
+    return app_state(request).get(Gateway)
 
 
 def _key_name(gateway: Gateway, provider: str) -> str:
@@ -81,7 +80,7 @@ async def put_key(
     any_model = key_name == "OPENAI_COMPATIBLE"
     if not body.api_key.strip() and not (any_model and body.base_url):
         raise BadRequest("api_key is required")
-    settings: Settings = request.app.state.settings
+    settings = app_state(request).settings
     row = await keys.put_key(
         session,
         gateway.box,
@@ -98,7 +97,7 @@ async def put_key(
 
 async def list_keys(request: Request, principal: Writer, session: DbSession) -> JSONBody:
     gateway = _gateway(request)
-    settings: Settings = request.app.state.settings
+    settings = app_state(request).settings
     stored = [
         {**keys.describe(row), "source": "tenant"}
         for row in await keys.list_keys(session, principal.tenant)
@@ -145,7 +144,7 @@ for prefix in ("/v1/settings/api-keys", "/api/settings/api-keys"):
 )
 async def options(request: Request, principal: CurrentPrincipal, session: DbSession) -> JSONBody:
     gateway = _gateway(request)
-    settings: Settings = request.app.state.settings
+    settings = app_state(request).settings
     configured = {row.provider for row in await keys.list_keys(session, principal.tenant)}
     models: list[dict[str, Any]] = []
     for provider in gateway.catalogue.providers.values():

@@ -13,6 +13,7 @@ from openenrich.errors import RateLimited
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
+from openenrich.http.state import app_state
 from openenrich.ids import isoformat
 from openenrich.lake.query import Format as QueryFormat
 from openenrich.streams import configuration, reports, schema_history
@@ -34,7 +35,7 @@ router = APIRouter(tags=["streams"], route_class=JSONRoute)
 
 
 def streams_of(request: Request) -> Streams:
-    streams: Streams = request.app.state.streams
+    streams = app_state(request).get(Streams)
     return streams
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from openenrich.errors import Forbidden, RateLimited
 from openenrich.http.middleware import RATE_LIMIT_HEADERS
 from openenrich.http.session import database
+from openenrich.http.state import app_state
 from openenrich.tenancy import service
 from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.roles import SAFE_METHODS, Role
@@ -29,11 +30,13 @@ async def _authenticate(request: Request, *, reads_only: bool) -> Principal:
     # Each step below takes a pooled connection and gives it back before the next one:
     # holding one while waiting for another is how a busy pool deadlocks.
     db = database(request)
-    principal = await service.authenticate(db, presented_key(request), request.app.state.key_cache)
+    principal = await service.authenticate(
+        db, presented_key(request), app_state(request).get(service.KeyCache)
+    )
     request.state.principal = principal  # so a refusal below can still be told apart by tenant
     rate = principal.plan.requests_per_second
     if rate is not None:
-        limiter: RateLimiter = request.app.state.rate_limiter
+        limiter = app_state(request).get(RateLimiter)
         decision = await limiter.take(f"key:{principal.key_id}", rate)
         # Every answer to this request carries them, errors included (RateLimitHeaders).
         setattr(request.state, RATE_LIMIT_HEADERS, decision.limit_headers())
@@ -41,7 +44,7 @@ async def _authenticate(request: Request, *, reads_only: bool) -> Principal:
             raise RateLimited("Rate limit exceeded", headers=decision.headers())
     if principal.role is Role.READ and request.method not in SAFE_METHODS and not reads_only:
         raise Forbidden("This API key is read-only")
-    tracker: service.KeyUseTracker = request.app.state.key_use
+    tracker = app_state(request).get(service.KeyUseTracker)
     if tracker.due(principal):
         async with db.session() as session:
             await service.record_key_use(session, principal.key_id)

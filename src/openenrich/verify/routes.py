@@ -16,10 +16,13 @@ from openenrich.http.params import INT64_MAX
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession, database
+from openenrich.http.state import app_state
 from openenrich.jobs.idempotency import idempotency
 from openenrich.jobs.notify import JobHub
+from openenrich.jobs.runtime import JobsRuntime
 from openenrich.jobs.stream import Feeds, ResumeAfter
 from openenrich.tenancy.dependencies import AdminPrincipal, authenticated
+from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.tenant import Principal
 from openenrich.verify import service
 from openenrich.verify.schemas import CreateRun, Decision, WorkflowBody
@@ -28,24 +31,22 @@ router = APIRouter(prefix="/api/v1", tags=["verification runs"], route_class=JSO
 
 
 def hub_of(request: Request) -> JobHub:
-    hub: JobHub = request.app.state.jobs.hub
-    return hub
+    return app_state(request).get(JobsRuntime).hub
 
 
 def feeds_of(request: Request) -> Feeds:
-    feeds: Feeds = request.app.state.jobs.feeds
-    return feeds
+    return app_state(request).get(JobsRuntime).feeds
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return app_state(request).settings
 
 
 def limits_of(request: Request) -> service.Limits:
-    settings = settings_of(request)
+    state = app_state(request)
+    settings = state.settings
     return service.Limits(
-        request.app.state.rate_limiter, settings.runs_create_per_minute, settings.runs_max_active
+        state.get(RateLimiter), settings.runs_create_per_minute, settings.runs_max_active
     )
 
 
@@ -55,7 +56,7 @@ async def verify_principal(request: Request) -> Principal:
     if request.method == "GET":
         bucket = f"runs-read:{principal.key_id}"
         per_minute = settings_of(request).runs_reads_per_minute
-        await service.limit(request.app.state.rate_limiter, bucket, per_minute)
+        await service.limit(app_state(request).get(RateLimiter), bucket, per_minute)
     return principal
 
 

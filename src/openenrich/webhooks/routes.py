@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from openenrich.config import Settings
 from openenrich.errors import InvalidRequest
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
+from openenrich.http.state import app_state
 from openenrich.ids import isoformat
 from openenrich.tenancy.dependencies import AdminPrincipal
 from openenrich.webhooks import service
@@ -60,8 +60,7 @@ def _delivery(delivery: WebhookDelivery) -> dict[str, Any]:
 
 
 def _allow_private(request: Request) -> bool:
-    settings: Settings = request.app.state.settings
-    return settings.allow_private_urls
+    return app_state(request).settings.allow_private_urls
 
 
 @router.post(
