@@ -46,4 +46,3 @@ class AppState:
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.openenrich
     return state
-
