@@ -36,12 +36,13 @@ R = TypeVar("R")
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def resume_after(
+async def resume_after(
     after: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> int:
     """The event id a client resumes after: `Last-Event-ID` wins, as EventSource sends it
-    on reconnect to the URL it first opened (which may carry an older `?after=`)."""
+    on reconnect to the URL it first opened (which may carry an older `?after=`). Async,
+    though it never waits: FastAPI would run a plain function in a worker thread."""
     if last_event_id is not None:
         return event_id("Last-Event-ID", last_event_id)
     return after or 0
