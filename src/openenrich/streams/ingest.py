@@ -55,7 +55,8 @@ async def ingest_batch(
     except OpenEnrichError as error:
         record_failure(streams, principal.tenant, error, endpoint, stream_id=stream_id, body=body)
         raise
-    _record_rejections(streams, principal.tenant, result, endpoint, stream_id, body)
+    if result.rejected:
+        _record_rejections(streams, principal.tenant, result, endpoint, stream_id, body)
     return result
 
 
@@ -72,7 +73,8 @@ async def ingest_envelopes(
     except OpenEnrichError as error:
         record_failure(streams, principal.tenant, error, endpoint, stream_id=stream_id, body=body)
         raise
-    _record_rejections(streams, principal.tenant, result, endpoint, stream_id, body)
+    if result.rejected:
+        _record_rejections(streams, principal.tenant, result, endpoint, stream_id, body)
     return result
 
 
@@ -198,15 +200,14 @@ def _record_rejections(
     body: bytes,
 ) -> None:
     """Strict mode sent events to the dead-letter queue: that shows on /errors."""
-    if result.rejected:
-        streams.stats.error(
-            tenant,
-            kind="schema_rejection",
-            message=describe_rejections(result.rejections),
-            endpoint=endpoint,
-            stream_id=stream_id,
-            body=body,
-        )
+    streams.stats.error(
+        tenant,
+        kind="schema_rejection",
+        message=describe_rejections(result.rejections),
+        endpoint=endpoint,
+        stream_id=stream_id,
+        body=body,
+    )
 
 
 def describe_rejections(rejections: Sequence[Rejection]) -> str:

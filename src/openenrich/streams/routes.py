@@ -112,7 +112,10 @@ _ENVELOPES_BODY = {
 @router.post("/ingest", summary="Send a batch of events to a stream", openapi_extra=_INGEST_BODY)
 async def ingest(request: Request, principal: IngestPrincipal) -> Response:
     body = await request.body()
-    result = await ingest_batch(streams_of(request), principal, body, endpoint=request.url.path)
+    # The path as sent: request.url.path, without building a URL (~15 µs) for every batch.
+    result = await ingest_batch(
+        streams_of(request), principal, body, endpoint=request.scope["path"]
+    )
     answer: dict[str, Any] = {"accepted": result.accepted, "buffered": result.buffered}
     if result.rejected:
         answer["rejected"] = result.rejected
@@ -131,7 +134,7 @@ async def stream_ingest(
 ) -> Response:
     body = await request.body()
     result = await ingest_envelopes(
-        streams_of(request), principal, body, x_stream_id, endpoint=request.url.path
+        streams_of(request), principal, body, x_stream_id, endpoint=request.scope["path"]
     )
     answer: dict[str, Any] = {
         "status": "accepted",
