@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,17 +47,10 @@ async def ingest_batch(
     streams: Streams, principal: Principal, body: bytes, *, endpoint: str
 ) -> Ingested:
     """`POST /ingest`: `{"stream_id": …, "data": [event, …]}`."""
-    stream_id = None
-    try:
-        events = parse_ingest(body, streams.settings.json_max_depth)
-        stream_id = events.stream_id
-        result = await ingest(streams, principal, events)
-    except OpenEnrichError as error:
-        record_failure(streams, principal.tenant, error, endpoint, stream_id=stream_id, body=body)
-        raise
-    if result.rejected:
-        _record_rejections(streams, principal.tenant, result, endpoint, stream_id, body)
-    return result
+    depth = streams.settings.json_max_depth
+    return await _ingest_recorded(
+        streams, principal, body, endpoint, None, lambda: parse_ingest(body, depth)
+    )
 
 
 async def ingest_envelopes(
@@ -65,10 +58,28 @@ async def ingest_envelopes(
 ) -> Ingested:
     """`POST /v1/streams/ingest`: one envelope or an array of them, for `stream_id` (the
     X-Stream-Id header)."""
-    try:
+
+    def parse() -> Events:
         if not stream_id:
             raise InvalidRequest("The X-Stream-Id header is required.", code="invalid_format")
-        events = parse_envelopes(body, stream_id, streams.settings.json_max_depth)
+        return parse_envelopes(body, stream_id, streams.settings.json_max_depth)
+
+    return await _ingest_recorded(streams, principal, body, endpoint, stream_id, parse)
+
+
+async def _ingest_recorded(
+    streams: Streams,
+    principal: Principal,
+    body: bytes,
+    endpoint: str,
+    stream_id: str | None,
+    parse: Callable[[], Events],
+) -> Ingested:
+    """Parse and ingest; a refusal, and events sent to the dead-letter queue, show on
+    /errors."""
+    try:
+        events = parse()
+        stream_id = events.stream_id
         result = await ingest(streams, principal, events)
     except OpenEnrichError as error:
         record_failure(streams, principal.tenant, error, endpoint, stream_id=stream_id, body=body)
