@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from openenrich import __version__, background
 from openenrich.config import Settings
 from openenrich.db import Database
-from openenrich.http import system
 from openenrich.http.docs import install_docs
 from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
@@ -23,17 +22,10 @@ from openenrich.http.middleware import (
 from openenrich.http.responses import JSONBody
 from openenrich.http.state import AppState
 from openenrich.http.urls import NulInURLMiddleware
-from openenrich.llm import routes as llm_routes
-from openenrich.llm.gateway import Gateway
-from openenrich.secretbox import load_secret_box
-from openenrich.streams import routes as streams_routes
-from openenrich.streams import runtime as streams_runtime
-from openenrich.tenancy import routes as tenancy_routes
+from openenrich.surfaces import SURFACES
 from openenrich.tenancy.ratelimit import RateLimiter, make_rate_limiter
 from openenrich.tenancy.service import KeyCache, KeyUseTracker
-from openenrich.verify import routes as verify_routes
 from openenrich.web.fetch import Fetcher
-from openenrich.webhooks import routes as webhooks_routes
 
 DESCRIPTION = """\
 OpenEnrich serves five hosted-service APIs on one server: event streams (`/ingest`,
@@ -56,21 +48,19 @@ def create_app(
         state.add(make_rate_limiter(settings, database), RateLimiter)
         state.add(KeyUseTracker(settings.last_used_resolution_seconds))
         state.add(KeyCache())
-        gateway = state.add(Gateway(settings, database, load_secret_box(settings)))
         fetcher = state.add(Fetcher(settings))
-        streams = state.add(await streams_runtime.start(settings, database))
-        jobs = state.add(background.jobs_runtime(settings, database))
-        await jobs.start(run_workers=settings.workers_in_serve)
-        if freeze_gc_after_startup:
-            background.freeze_startup_objects()
-        try:
+        async with AsyncExitStack() as surfaces:
+            surfaces.push_async_callback(database.dispose)
+            surfaces.push_async_callback(fetcher.close)
+            for surface in SURFACES:
+                if surface.lifespan is not None:
+                    await surfaces.enter_async_context(surface.lifespan(state))
+            jobs = state.add(background.jobs_runtime(settings, database))
+            await jobs.start(run_workers=settings.workers_in_serve)
+            surfaces.push_async_callback(jobs.stop)
+            if freeze_gc_after_startup:
+                background.freeze_startup_objects()
             yield
-        finally:
-            await jobs.stop()
-            await streams_runtime.stop(streams)
-            await fetcher.close()
-            await gateway.close()
-            await database.dispose()
 
     app = FastAPI(
         title="OpenEnrich",
@@ -86,12 +76,9 @@ def create_app(
     app.state.openenrich = state
     install_error_handlers(app)
     install_docs(app)
-    app.include_router(system.router)
-    app.include_router(tenancy_routes.router)
-    app.include_router(streams_routes.router)
-    app.include_router(verify_routes.router)
-    app.include_router(webhooks_routes.router)
-    app.include_router(llm_routes.router)
+    for surface in SURFACES:
+        for router in surface.routers:
+            app.include_router(router)
     # Added last runs first: metrics see every request, including refused bodies.
     app.add_middleware(NulInURLMiddleware)
     app.add_middleware(

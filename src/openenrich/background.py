@@ -1,7 +1,7 @@
-"""Every kind of background job the server knows, and the services that run beside the
-workers (the webhook dispatcher), assembled once for both places that run them:
-`openenrich serve` (workers inside the API process, the default) and `openenrich worker`
-(workers alone, for scale-out)."""
+"""The jobs runtime with every surface's job kinds, housekeeping and services (such as the
+webhook dispatcher), assembled once for both places that run them: `openenrich serve`
+(workers inside the API process, the default) and `openenrich worker` (workers alone, for
+scale-out)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,17 @@ import gc
 
 from openenrich.config import Settings
 from openenrich.db import Database
-from openenrich.jobs import idempotency
 from openenrich.jobs.runtime import JobsRuntime
-from openenrich.verify import tasks as verify_tasks
-from openenrich.webhooks.dispatcher import Dispatcher
+from openenrich.surfaces import SURFACES
 
 
 def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
     return JobsRuntime(
         settings,
         database,
-        [verify_tasks.run_spec()],
-        housekeeping=[idempotency.purge],
-        services=[lambda hub: Dispatcher(database, hub, settings)],
+        [spec for surface in SURFACES for spec in surface.jobs],
+        housekeeping=[chore for surface in SURFACES for chore in surface.housekeeping],
+        services=[factory for surface in SURFACES for factory in surface.services],
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect
 
 from openenrich.config import Settings
 from openenrich.db import migrate
-from openenrich.db.all_models import metadata
+from openenrich.surfaces import metadata
 
 
 def test_migrated_schema_matches_the_models(settings: Settings) -> None:
@@ -17,7 +17,7 @@ def test_migrated_schema_matches_the_models(settings: Settings) -> None:
     try:
         with engine.connect() as connection:
             differences = compare_metadata(
-                MigrationContext.configure(connection, opts={"compare_type": True}), metadata
+                MigrationContext.configure(connection, opts={"compare_type": True}), metadata()
             )
     finally:
         engine.dispose()

@@ -1,5 +1,5 @@
-"""Services the assembler hands the jobs runtime (background.py: the webhook dispatcher)
-start with the workers, share the runtime's hub, and stop with them."""
+"""Services a surface declares (webhooks/surface.py: the dispatcher) start with the workers,
+are made from the runtime (its hub, database, settings), and stop with them."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ async def test_services_run_beside_the_workers(settings: Settings) -> None:
     log: list[str] = []
     hubs: list[JobHub] = []
 
-    def service(name: str) -> Callable[[JobHub], Recorded]:
-        def make(hub: JobHub) -> Recorded:
+    def service(name: str) -> Callable[[JobsRuntime], Recorded]:
+        def make(made_by: JobsRuntime) -> Recorded:
             assert runtime.worker is not None, "made once the workers run"
-            hubs.append(hub)
+            hubs.append(made_by.hub)
             return Recorded(name, log)
 
         return make
@@ -55,8 +55,8 @@ async def test_no_services_without_workers(settings: Settings) -> None:
     database = Database.from_settings(settings)
     made: list[JobHub] = []
 
-    def make(hub: JobHub) -> Recorded:
-        made.append(hub)
+    def make(made_by: JobsRuntime) -> Recorded:
+        made.append(made_by.hub)
         return Recorded("a", [])
 
     runtime = JobsRuntime(settings, database, [], services=[make])

@@ -30,6 +30,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from openenrich.looping import BackgroundLoop
+
 logger = logging.getLogger("openenrich.jobs")
 
 CHANNEL = "openenrich_jobs"
@@ -118,16 +120,13 @@ class PostgresListener:
     def __init__(self, url: URL, hub: JobHub) -> None:
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._hub = hub
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self._run, name="postgres-listener")
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
     async def _run(self) -> None:
         delay = 0.5

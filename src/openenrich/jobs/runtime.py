@@ -5,7 +5,6 @@ its cross-process listener, the workers, housekeeping, and the services the asse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ from openenrich.db import Database
 from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
 from openenrich.jobs.stream import Feeds
 from openenrich.jobs.worker import JobSpec, Worker
+from openenrich.looping import BackgroundLoop
 from openenrich.nodes import NodeDirectory
 from openenrich.web.client import guarded_client
 
@@ -35,8 +35,9 @@ class BackgroundService(Protocol):
     async def stop(self) -> None: ...
 
 
-# Made when the workers start, with the runtime's hub (to wait on its wake-ups).
-ServiceFactory = Callable[[JobHub], BackgroundService]
+# Made when the workers start, from the runtime (its database, settings, and the hub to
+# wait on for wake-ups).
+ServiceFactory = Callable[["JobsRuntime"], BackgroundService]
 
 
 class JobsRuntime:
@@ -68,7 +69,7 @@ class JobsRuntime:
         self.worker: Worker | None = None
         self._services: list[BackgroundService] = []
         self._node: NodeDirectory | None = None
-        self._chores: asyncio.Task[None] | None = None
+        self._chores = BackgroundLoop(self._housekeeping, name="housekeeping")
         self._http: httpx.AsyncClient | None = None
 
     async def start(self, *, run_workers: bool) -> None:
@@ -94,10 +95,10 @@ class JobsRuntime:
         )
         await self.worker.start()
         for factory in self.service_factories:
-            service = factory(self.hub)
+            service = factory(self)
             service.start()
             self._services.append(service)
-        self._chores = asyncio.get_running_loop().create_task(self._housekeeping())
+        self._chores.start()
 
     @property
     def node_id(self) -> str | None:
@@ -105,10 +106,7 @@ class JobsRuntime:
         return self._node.node_id if self._node is not None else None
 
     async def stop(self) -> None:
-        if self._chores is not None:
-            self._chores.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._chores
+        await self._chores.stop()
         if self.worker is not None:
             await self.worker.stop()
         for service in reversed(self._services):

@@ -8,7 +8,6 @@ restart keeps what was flushed (a crash loses at most the last interval).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -21,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from openenrich.db import Database
 from openenrich.db.text import column_length, storable
 from openenrich.ids import new_id, utcnow
+from openenrich.looping import BackgroundLoop
 from openenrich.streams.models import IngestError, StatsMinute, UsageMonth
 from openenrich.tenancy.tenant import Tenant
 
@@ -65,7 +65,7 @@ class StreamStats:
         self._dropped_errors = 0
         self._month_cache: dict[tuple[str, str, str], tuple[int, float]] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self._flush_every_interval, name="stream-stats")
 
     # -- recording (no I/O) ---------------------------------------------------------------
 
@@ -135,16 +135,13 @@ class StreamStats:
     # -- flushing ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self.flush()
 
-    async def _loop(self) -> None:
+    async def _flush_every_interval(self) -> None:
         next_prune = time.monotonic()
         while True:
             await asyncio.sleep(self._flush_seconds)

@@ -14,7 +14,6 @@ endpoint was created cannot point a delivery at a private address.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import logging
 import random
@@ -32,6 +31,7 @@ from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.ids import utcnow
 from openenrich.jobs.notify import JobHub
+from openenrich.looping import BackgroundLoop
 from openenrich.web.client import guarded_client
 from openenrich.web.guard import UnsafeURL
 from openenrich.webhooks import signing
@@ -69,20 +69,17 @@ class Dispatcher:
             max_connections=settings.webhook_concurrency,
             headers={"user-agent": f"OpenEnrich-Webhooks/{__version__}"},
         )
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(self._dispatch, name="webhook-dispatcher")
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self._client.aclose()
 
-    async def _loop(self) -> None:
+    async def _dispatch(self) -> None:
         while True:
             try:
                 due = await self._claim()

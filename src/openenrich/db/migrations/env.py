@@ -8,13 +8,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
 from openenrich.config import Settings
-from openenrich.db.all_models import metadata
+from openenrich.surfaces import metadata
 
 
 def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=metadata(),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
