@@ -45,15 +45,15 @@ CORE = frozenset(
     }
 )
 # In this order: each imports only core packages and the platform packages before it.
-PLATFORM = ("web", "lake", "billing", "jobs", "surface", "webhooks", "llm", "enrichers")
+PLATFORM = ("web", "lake", "billing", "jobs", "component", "webhooks", "llm", "enrichers")
 # The API surfaces: they import core and platform, never one another.
 SURFACES = frozenset({"streams", "verify"})
 # They put the server together, so they may import anything.
-ASSEMBLERS = frozenset({"app", "background", "surfaces", "cli", "__main__"})
+ASSEMBLERS = frozenset({"app", "background", "components", "cli", "__main__"})
 # Modules inside a lower package that assemble too, and why.
 ASSEMBLING_MODULES = {
     "openenrich.db.migrations.env": "Alembic's entry point: it needs every table "
-    "(surfaces.metadata) to compare and autogenerate",
+    "(components.metadata) to compare and autogenerate",
 }
 
 

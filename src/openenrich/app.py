@@ -1,15 +1,16 @@
-"""The one ASGI app: every surface's router, the shared middleware, and the process lifespan."""
+"""The one ASGI app: every component's routers, the shared middleware, and the process
+lifespan."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from openenrich import __version__, background
+from openenrich.components import COMPONENTS
 from openenrich.config import Settings
-from openenrich.db import Database
 from openenrich.http.docs import install_docs
 from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
@@ -22,10 +23,6 @@ from openenrich.http.middleware import (
 from openenrich.http.responses import JSONBody
 from openenrich.http.state import AppState
 from openenrich.http.urls import NulInURLMiddleware
-from openenrich.surfaces import SURFACES
-from openenrich.tenancy.ratelimit import RateLimiter, make_rate_limiter
-from openenrich.tenancy.service import KeyCache, KeyUseTracker
-from openenrich.web.fetch import Fetcher
 
 DESCRIPTION = """\
 OpenEnrich serves five hosted-service APIs on one server: event streams (`/ingest`,
@@ -44,20 +41,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = state.add(Database.from_settings(settings))
-        state.add(make_rate_limiter(settings, database), RateLimiter)
-        state.add(KeyUseTracker(settings.last_used_resolution_seconds))
-        state.add(KeyCache())
-        fetcher = state.add(Fetcher(settings))
-        async with AsyncExitStack() as surfaces:
-            surfaces.push_async_callback(database.dispose)
-            surfaces.push_async_callback(fetcher.close)
-            for surface in SURFACES:
-                if surface.lifespan is not None:
-                    await surfaces.enter_async_context(surface.lifespan(state))
-            jobs = state.add(background.jobs_runtime(settings, database))
-            await jobs.start(run_workers=settings.workers_in_serve)
-            surfaces.push_async_callback(jobs.stop)
+        async with background.started(state, api=True, run_workers=settings.workers_in_serve):
             if freeze_gc_after_startup:
                 background.freeze_startup_objects()
             yield
@@ -76,8 +60,8 @@ def create_app(
     app.state.openenrich = state
     install_error_handlers(app)
     install_docs(app)
-    for surface in SURFACES:
-        for router in surface.routers:
+    for component in COMPONENTS:
+        for router in component.routers:
             app.include_router(router)
     # Added last runs first: metrics see every request, including refused bodies.
     app.add_middleware(NulInURLMiddleware)

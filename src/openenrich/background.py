@@ -1,26 +1,47 @@
-"""The jobs runtime with every surface's job kinds, housekeeping and services (such as the
-webhook dispatcher), assembled once for both places that run them: `openenrich serve`
-(workers inside the API process, the default) and `openenrich worker` (workers alone, for
-scale-out)."""
+"""A process's long-lived parts and its jobs runtime, started from the components' list for
+both places that run them: `openenrich serve` (the HTTP API, with workers inside by
+default) and `openenrich worker` (workers alone, for scale-out)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from openenrich.config import Settings
+from openenrich.components import COMPONENTS
 from openenrich.db import Database
+from openenrich.http.state import AppState
 from openenrich.jobs.runtime import JobsRuntime
-from openenrich.surfaces import SURFACES
 
 
-def jobs_runtime(settings: Settings, database: Database) -> JobsRuntime:
+def jobs_runtime(state: AppState) -> JobsRuntime:
+    """The runtime with every component's job kinds, housekeeping and services; its job
+    handlers reach the process's parts through `ctx.parts` (this `state`)."""
     return JobsRuntime(
-        settings,
-        database,
-        [spec for surface in SURFACES for spec in surface.jobs],
-        housekeeping=[chore for surface in SURFACES for chore in surface.housekeeping],
-        services=[factory for surface in SURFACES for factory in surface.services],
+        state.settings,
+        state.database,
+        [spec for component in COMPONENTS for spec in component.jobs],
+        housekeeping=[chore for component in COMPONENTS for chore in component.housekeeping],
+        services=[factory for component in COMPONENTS for factory in component.services],
+        parts=state,
     )
+
+
+@asynccontextmanager
+async def started(state: AppState, *, api: bool, run_workers: bool) -> AsyncIterator[JobsRuntime]:
+    """The database, every component's lifespan (and, with `api`, its API lifespan), then
+    the jobs runtime; all taken down in reverse on the way out."""
+    database = state.add(Database.from_settings(state.settings))
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(database.dispose)
+        for component in COMPONENTS:
+            for lifespan in (component.lifespan, component.api_lifespan if api else None):
+                if lifespan is not None:
+                    await stack.enter_async_context(lifespan(state))
+        jobs = state.add(jobs_runtime(state))
+        await jobs.start(run_workers=run_workers)
+        stack.push_async_callback(jobs.stop)
+        yield jobs
 
 
 # Container allocations (net of frees) between young-generation collections; Python's

@@ -184,6 +184,7 @@ def worker(
     import signal
 
     from openenrich import background
+    from openenrich.http.state import AppState
 
     settings = load_settings(
         data_dir=data_dir, database_url=database_url, worker_concurrency=concurrency
@@ -199,10 +200,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        database = Database.from_settings(settings)
-        runtime = background.jobs_runtime(settings, database)
-        try:
-            await runtime.start(run_workers=True)
+        async with background.started(AppState(settings), api=False, run_workers=True) as runtime:
             background.freeze_startup_objects()
             typer.echo(
                 f"OpenEnrich {__version__} worker {runtime.node_id}: "
@@ -210,9 +208,6 @@ def worker(
             )
             sys.stdout.flush()
             await stopping.wait()
-        finally:
-            await runtime.stop()
-            await database.dispose()
 
     asyncio.run(main())
 

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from openenrich.components import metadata
 from openenrich.config import Settings
 from openenrich.db import migrate
-from openenrich.surfaces import metadata
 
 
 def test_migrated_schema_matches_the_models(settings: Settings) -> None:

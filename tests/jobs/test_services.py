@@ -1,4 +1,4 @@
-"""Services a surface declares (webhooks/surface.py: the dispatcher) start with the workers,
+"""Services a surface declares (webhooks/component.py: the dispatcher) start with the workers,
 are made from the runtime (its hub, database, settings), and stop with them."""
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import httpx
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.http.state import AppState
 from openenrich.jobs.notify import JobHub, LocalPeers, PostgresListener
 from openenrich.jobs.stream import Feeds
 from openenrich.jobs.worker import JobSpec, Worker
@@ -48,12 +49,14 @@ class JobsRuntime:
         specs: Sequence[JobSpec],
         housekeeping: Sequence[Housekeeping] = (),
         services: Sequence[ServiceFactory] = (),
+        parts: AppState | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.specs = {spec.kind: spec for spec in specs}
         self.housekeeping = list(housekeeping)
         self.service_factories = list(services)
+        self.parts = parts or AppState(settings)
         self.hub = JobHub()
         self.feeds = Feeds(database, self.hub, settings)  # long-polls and event streams
         self._listener = (
@@ -92,6 +95,7 @@ class JobsRuntime:
             poll_seconds=self.settings.job_poll_seconds,
             settings=self.settings,
             http=self._http,
+            parts=self.parts,
         )
         await self.worker.start()
         for factory in self.service_factories:

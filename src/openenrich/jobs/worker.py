@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database, table
+from openenrich.http.state import AppState
 from openenrich.ids import utcnow
 from openenrich.jobs import service
 from openenrich.jobs.models import Job
@@ -104,6 +105,8 @@ class JobContext:
     hub: JobHub
     settings: Any = None
     http: httpx.AsyncClient | None = None  # shared, SSRF-guarded (web.client)
+    # The process's long-lived parts (the LLM gateway, the fetcher): `ctx.parts.get(T)`.
+    parts: AppState | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
@@ -203,6 +206,7 @@ class Worker:
         poll_seconds: float,
         settings: Any = None,
         http: httpx.AsyncClient | None = None,
+        parts: AppState | None = None,
     ) -> None:
         self.database = database
         self.hub = hub
@@ -213,6 +217,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.settings = settings
         self.http = http
+        self.parts = parts
         self._running: dict[str, asyncio.Task[None]] = {}
         self._full = False  # the last claim took as many jobs as there were free slots
         self._loops: list[asyncio.Task[None]] = []
@@ -298,6 +303,7 @@ class Worker:
             hub=self.hub,
             settings=self.settings,
             http=self.http,
+            parts=self.parts,
         )
         try:
             await spec.handler(ctx)

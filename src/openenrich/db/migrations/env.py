@@ -7,8 +7,8 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
+from openenrich.components import metadata
 from openenrich.config import Settings
-from openenrich.surfaces import metadata
 
 
 def run(connection: Connection) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from openenrich.component import Component
 from openenrich.http.state import AppState
 from openenrich.llm import models, routes
 from openenrich.llm.gateway import Gateway
 from openenrich.secretbox import load_secret_box
-from openenrich.surface import Surface
 
 
 @asynccontextmanager
@@ -22,4 +22,4 @@ async def lifespan(state: AppState) -> AsyncIterator[None]:
         await gateway.close()
 
 
-SURFACE = Surface(name="llm", routers=[routes.router], models=models, lifespan=lifespan)
+COMPONENT = Component(name="llm", routers=[routes.router], models=models, lifespan=lifespan)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from openenrich.component import Component
 from openenrich.http.state import AppState
 from openenrich.streams import models, routes, runtime
-from openenrich.surface import Surface
 
 
 @asynccontextmanager
@@ -20,4 +20,4 @@ async def lifespan(state: AppState) -> AsyncIterator[None]:
         await runtime.stop(streams)
 
 
-SURFACE = Surface(name="streams", routers=[routes.router], models=models, lifespan=lifespan)
+COMPONENT = Component(name="streams", routers=[routes.router], models=models, api_lifespan=lifespan)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from openenrich.surface import Surface
+from openenrich.component import Component
 from openenrich.verify import models, routes, tasks
 
-SURFACE = Surface(name="verify", routers=[routes.router], models=models, jobs=[tasks.run_spec()])
+COMPONENT = Component(
+    name="verify", routers=[routes.router], models=models, jobs=[tasks.run_spec()]
+)

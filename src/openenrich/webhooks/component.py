@@ -3,11 +3,11 @@ from the outbox beside the workers."""
 
 from __future__ import annotations
 
-from openenrich.surface import Surface
+from openenrich.component import Component
 from openenrich.webhooks import models, routes
 from openenrich.webhooks.dispatcher import Dispatcher
 
-SURFACE = Surface(
+COMPONENT = Component(
     name="webhooks",
     routers=[routes.router],
     models=models,
