@@ -35,6 +35,18 @@ R = TypeVar("R")
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+# An event stream as /openapi.json shows it: `responses={200: {"content": EVENT_STREAM}}`
+# on a route made with `response_class=StreamingResponse` (which adds no JSON body).
+EVENT_STREAM: dict[str, Any] = {
+    "text/event-stream": {
+        "schema": {
+            "type": "string",
+            "description": "Server-Sent Events: the job's log, then what comes, with "
+            "`: ping` comments while nothing does; it closes once the job is finished",
+        }
+    }
+}
+
 
 async def resume_after(
     after: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.errors import BadRequest, NotFound
-from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.ids import new_id, utcnow
 from openenrich.llm.models import ProviderKey
 from openenrich.secretbox import InvalidToken, SecretBox
 from openenrich.tenancy.tenant import Tenant
@@ -139,16 +138,6 @@ async def credentials(
     if api_key or (not needs_key and base_url):
         return Credentials(api_key, base_url, "server")
     raise MissingProviderKey(key_name)
-
-
-def describe(row: ProviderKey) -> dict[str, Any]:
-    return {
-        "provider": row.provider,
-        "key_prefix": row.key_prefix,
-        "base_url": row.base_url,
-        "created_at": isoformat(row.created_at),
-        "updated_at": isoformat(row.updated_at),
-    }
 
 
 async def _find(session: AsyncSession, tenant: Tenant, key_name: str) -> ProviderKey | None:

@@ -7,18 +7,26 @@ under /api.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from openenrich.errors import BadRequest, Forbidden
-from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.http.state import app_state
 from openenrich.llm import keys
 from openenrich.llm.gateway import Gateway
+from openenrich.llm.schemas import (
+    ConfiguredProviderKey,
+    EnrichmentOptions,
+    KeyBody,
+    ModelOption,
+    ProviderKeyDeleted,
+    ProviderKeyList,
+    ServerProviderKey,
+    TenantProviderKey,
+)
 from openenrich.tenancy.dependencies import CurrentPrincipal
 from openenrich.tenancy.roles import Role
 from openenrich.tenancy.tenant import Principal
@@ -46,13 +54,6 @@ LANGUAGES = [
 ]  # fmt: skip
 
 
-class KeyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    api_key: str = Field(default="", max_length=1000)
-    base_url: str | None = Field(default=None, max_length=2048)
-
-
 async def member_or_admin(principal: CurrentPrincipal) -> Principal:
     if principal.role is Role.READ:
         raise Forbidden("Provider keys need an admin or member API key")
@@ -74,7 +75,7 @@ def _key_name(gateway: Gateway, provider: str) -> str:
 
 async def put_key(
     provider: str, body: KeyBody, request: Request, principal: Writer, session: DbSession
-) -> JSONBody:
+) -> ConfiguredProviderKey:
     gateway = _gateway(request)
     key_name = _key_name(gateway, provider)
     any_model = key_name == "OPENAI_COMPATIBLE"
@@ -92,34 +93,34 @@ async def put_key(
         allowed_hosts=settings.allowed_private_hosts,
     )
     gateway.forget_credentials(principal.tenant)
-    return JSONBody({**keys.describe(row), "configured": True})
+    return ConfiguredProviderKey.model_validate(row)
 
 
-async def list_keys(request: Request, principal: Writer, session: DbSession) -> JSONBody:
+async def list_keys(request: Request, principal: Writer, session: DbSession) -> ProviderKeyList:
     gateway = _gateway(request)
     settings = app_state(request).settings
     stored = [
-        {**keys.describe(row), "source": "tenant"}
+        TenantProviderKey.model_validate(row)
         for row in await keys.list_keys(session, principal.tenant)
     ]
-    mine = {entry["provider"] for entry in stored}
+    mine = {entry.provider for entry in stored}
     names = [p.key_name for p in gateway.catalogue.providers.values()] + [keys.FIRECRAWL]
     server = [
-        {"provider": name, "key_prefix": None, "base_url": None, "source": "server"}
+        ServerProviderKey(provider=name)
         for name in names
         if name not in mine and any(settings.provider_fallback(name))
     ]
-    return JSONBody({"api_keys": stored + server})
+    return ProviderKeyList(api_keys=[*stored, *server])
 
 
 async def delete_key(
     provider: str, request: Request, principal: Writer, session: DbSession
-) -> JSONBody:
+) -> ProviderKeyDeleted:
     gateway = _gateway(request)
     key_name = _key_name(gateway, provider)
     await keys.delete_key(session, principal.tenant, key_name)
     gateway.forget_credentials(principal.tenant)
-    return JSONBody({"provider": key_name, "deleted": True})
+    return ProviderKeyDeleted(provider=key_name)
 
 
 for prefix in ("/v1/settings/api-keys", "/api/settings/api-keys"):
@@ -142,31 +143,31 @@ for prefix in ("/v1/settings/api-keys", "/api/settings/api-keys"):
     tags=["entity enrichment"],
     summary="Available models (composite keys provider::model), languages and strategies",
 )
-async def options(request: Request, principal: CurrentPrincipal, session: DbSession) -> JSONBody:
+async def options(
+    request: Request, principal: CurrentPrincipal, session: DbSession
+) -> EnrichmentOptions:
     gateway = _gateway(request)
     settings = app_state(request).settings
     configured = {row.provider for row in await keys.list_keys(session, principal.tenant)}
-    models: list[dict[str, Any]] = []
+    models: list[ModelOption] = []
     for provider in gateway.catalogue.providers.values():
         ready = provider.key_name in configured or any(
             settings.provider_fallback(provider.key_name)
         )
         for name in provider.models:
             models.append(
-                {
-                    "key": f"{provider.id}::{name}",
-                    "provider": provider.id,
-                    "provider_name": provider.label,
-                    "model": name,
-                    "configured": ready,
-                }
+                ModelOption(
+                    key=f"{provider.id}::{name}",
+                    provider=provider.id,
+                    provider_name=provider.label,
+                    model=name,
+                    configured=ready,
+                )
             )
-    return JSONBody(
-        {
-            "models": models,
-            "custom_models": "openai_compatible::<model> reaches the OpenAI-compatible server "
-            "configured for OPENAI_COMPATIBLE",
-            "languages": LANGUAGES,
-            "strategies": STRATEGIES,
-        }
+    return EnrichmentOptions(
+        models=models,
+        custom_models="openai_compatible::<model> reaches the OpenAI-compatible server "
+        "configured for OPENAI_COMPATIBLE",
+        languages=LANGUAGES,
+        strategies=STRATEGIES,
     )

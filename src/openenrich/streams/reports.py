@@ -4,16 +4,25 @@ recent ingest errors."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.errors import BadRequest
-from openenrich.ids import isoformat, utcnow
+from openenrich.ids import utcnow
 from openenrich.lake import manifest
 from openenrich.streams.models import IngestError, StatsMinute
 from openenrich.streams.runtime import Streams
+from openenrich.streams.schemas import (
+    HourCounts,
+    IngestErrorOut,
+    IngestErrors,
+    LiveStats,
+    MinuteCounts,
+    StreamsUsage,
+    UsageDay,
+    UsageTotals,
+)
 from openenrich.streams.stats import ERROR_TYPES
 from openenrich.tenancy.tenant import Tenant
 
@@ -33,7 +42,7 @@ async def usage(
     start_date: str | None,
     end_date: str | None,
     stream_id: str | None,
-) -> dict[str, Any]:
+) -> StreamsUsage:
     today = utcnow().date()
     start = parse_day(start_date, "start_date", today - timedelta(days=30))
     end = parse_day(end_date, "end_date", today)
@@ -47,24 +56,25 @@ async def usage(
         end=end,
         stream_id=stream_id,
     )
-    rows: list[dict[str, Any]] = [
-        {
-            "date": day.day.isoformat(),
-            "stream_id": day.stream_id,
-            "event_count": day.rows,
-            "bytes_stored": day.bytes,
-            "file_count": day.files,
-        }
+    totals = UsageTotals(
+        event_count=sum(day.rows for day in days),
+        bytes_stored=sum(day.bytes for day in days),
+        file_count=sum(day.files for day in days),
+    )
+    rows = [
+        UsageDay(
+            date=day.day,
+            stream_id=day.stream_id,
+            event_count=day.rows,
+            bytes_stored=day.bytes,
+            file_count=day.files,
+        )
         for day in days
     ]
-    totals = {
-        key: sum(int(row[key]) for row in rows)
-        for key in ("event_count", "bytes_stored", "file_count")
-    }
-    return {"usage": rows, "totals": totals}
+    return StreamsUsage(usage=rows, totals=totals)
 
 
-async def live_stats(streams: Streams, session: AsyncSession, tenant: Tenant) -> dict[str, Any]:
+async def live_stats(streams: Streams, session: AsyncSession, tenant: Tenant) -> LiveStats:
     await streams.stats.flush()  # include what this process counted since the last flush
     now = utcnow()
     this_minute = now.replace(second=0, microsecond=0)
@@ -91,44 +101,41 @@ async def live_stats(streams: Streams, session: AsyncSession, tenant: Tenant) ->
         minute = this_minute - timedelta(minutes=offset)
         requests, events, errors = minutes.get(minute, (0, 0, 0))
         histogram.append(
-            {
-                "minute": minute.strftime("%Y-%m-%dT%H:%M"),
-                "events": events,
-                "requests": requests,
-                "errors": errors,
-            }
+            MinuteCounts(
+                minute=minute.strftime("%Y-%m-%dT%H:%M"),
+                events=events,
+                requests=requests,
+                errors=errors,
+            )
         )
     hourly = []
     for offset in range(23, -1, -1):
         hour = this_hour - timedelta(hours=offset)
         requests, events, errors = hours.get(hour, [0, 0, 0])
         hourly.append(
-            {
-                "hour": hour.strftime("%Y-%m-%dT%H"),
-                "events": events,
-                "requests": requests,
-                "errors": errors,
-            }
+            HourCounts(
+                hour=hour.strftime("%Y-%m-%dT%H"), events=events, requests=requests, errors=errors
+            )
         )
     current = hours.get(this_hour, [0, 0, 0])
     recent = any(
         minutes.get(this_minute - timedelta(minutes=offset), (0, 0, 0))[0] for offset in range(5)
     )
-    return {
-        "status": "ok" if recent else "idle",
-        "customer_id": tenant.org_id,
-        "hour": this_hour.strftime("%Y-%m-%dT%H"),
-        "requests": current[0],
-        "events": current[1],
-        "errors": current[2],
-        "histogram": histogram,
-        "hourly": hourly,
-    }
+    return LiveStats(
+        status="ok" if recent else "idle",
+        customer_id=tenant.org_id,
+        hour=this_hour.strftime("%Y-%m-%dT%H"),
+        requests=current[0],
+        events=current[1],
+        errors=current[2],
+        histogram=histogram,
+        hourly=hourly,
+    )
 
 
 async def recent_errors(
     streams: Streams, session: AsyncSession, tenant: Tenant, limit: int, stream_id: str | None
-) -> dict[str, Any]:
+) -> IngestErrors:
     await streams.stats.flush()
     since = utcnow() - timedelta(hours=24)
     scope = [
@@ -148,20 +155,9 @@ async def recent_errors(
         .order_by(IngestError.created_at.desc(), IngestError.id.desc())
         .limit(limit)
     )
-    return {
-        "customer_id": tenant.org_id,
-        "errors_24h": sum(counts.values()),
-        "by_type": {kind: counts.get(kind, 0) for kind in ERROR_TYPES},
-        "recent": [
-            {
-                "id": error.id,
-                "type": error.type,
-                "message": error.message,
-                "endpoint": error.endpoint,
-                "stream_id": error.stream_id,
-                "request_body": error.request_body,
-                "created_at": isoformat(error.created_at),
-            }
-            for error in recent
-        ],
-    }
+    return IngestErrors(
+        customer_id=tenant.org_id,
+        errors_24h=sum(counts.values()),
+        by_type={kind: counts.get(kind, 0) for kind in ERROR_TYPES},
+        recent=[IngestErrorOut.model_validate(error) for error in recent],
+    )

@@ -12,10 +12,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db.text import column_length, storable
-from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.ids import new_id, utcnow
 from openenrich.lake.engine import FlushedFile
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.models import SCHEMA_EVENT_KEY, SchemaEvent, SchemaField, Stream
+from openenrich.streams.schemas import SchemaEventOut, SchemaEvents
 from openenrich.tenancy.tenant import Tenant
 
 # Field names in the schema tables: the client's keys, which may be longer or hold a NUL.
@@ -143,7 +144,10 @@ async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> N
 
 async def schema_events(
     session: AsyncSession, tenant: Tenant, stream_id: str, days: int
-) -> dict[str, Any]:
+) -> SchemaEvents:
+    """The stream's schema changes, oldest first. `previous_type` (a type change's) and
+    `detected_type` (when there is one) are None where they do not apply: the route leaves
+    them out."""
     await get_stream(session, tenant, stream_id)
     rows = await session.scalars(
         select(SchemaEvent)
@@ -154,14 +158,15 @@ async def schema_events(
         )
         .order_by(SchemaEvent.detected_at, SchemaEvent.id)
     )
-    events = []
-    for row in rows:
-        item: dict[str, Any] = {"type": row.type, "field": row.field}
-        if row.type == "type_change":
-            item["previous_type"] = row.previous_type
-        if row.detected_type:
-            item["detected_type"] = row.detected_type
-        item["detected_at"] = isoformat(row.detected_at)
-        item["event_count"] = row.event_count
-        events.append(item)
-    return {"stream_id": stream_id, "schema_events": events}
+    events = [
+        SchemaEventOut(
+            type=row.type,
+            field=row.field,
+            previous_type=row.previous_type if row.type == "type_change" else None,
+            detected_type=row.detected_type or None,
+            detected_at=row.detected_at,
+            event_count=row.event_count,
+        )
+        for row in rows
+    ]
+    return SchemaEvents(stream_id=stream_id, schema_events=events)

@@ -22,6 +22,7 @@ from openenrich.billing import service as billing
 from openenrich.config import Settings
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs.worker import JobContext
+from openenrich.json_output import json_values
 from openenrich.verify import queries, service
 from openenrich.verify.identifiers import Found, find
 from openenrich.verify.tools import REGISTRY, Tool, ToolEnv, ToolResult
@@ -283,4 +284,4 @@ async def _record(
 async def _announce_parked(ctx: JobContext, session: AsyncSession) -> None:
     """The webhook for a run that waits for its plan's approval."""
     body = await service.resource(session, ctx.tenant, ctx.job_id)
-    await webhooks.enqueue(session, ctx.hub, ctx.tenant, "run.requires_approval", body)
+    await webhooks.enqueue(session, ctx.hub, ctx.tenant, "run.requires_approval", json_values(body))

@@ -1,7 +1,9 @@
 """HTTP for verification runs (/api/v1/…). Errors: `{"error": {"code", "message", "run_id"?}}`.
 
 Long-polls, event streams and idempotent creation are the job facility's
-(`jobs.stream`, `jobs.idempotency`), shown through `service.RUNS`.
+(`jobs.stream`, `jobs.idempotency`), shown through `service.RUNS`. The routes that answer
+with one run write it with `JSONBody`, which hands its payloads (metadata, report, plan) to
+orjson as they are (`json_output.json_values`); each declares `RunOut` for /openapi.json.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.responses import StreamingResponse
 
 from openenrich.config import Settings
 from openenrich.errors import InvalidRequest
@@ -20,12 +23,20 @@ from openenrich.http.state import app_state
 from openenrich.jobs.idempotency import idempotency
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.runtime import JobsRuntime
-from openenrich.jobs.stream import Feeds, ResumeAfter
+from openenrich.jobs.stream import EVENT_STREAM, Feeds, ResumeAfter
 from openenrich.tenancy.dependencies import AdminPrincipal, authenticated
 from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.tenant import Principal
 from openenrich.verify import service
-from openenrich.verify.schemas import CreateRun, Decision, WorkflowBody
+from openenrich.verify.schemas import (
+    CreateRun,
+    Decision,
+    RunOut,
+    ThreadRuns,
+    Usage,
+    WorkflowBody,
+    WorkflowOut,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["verification runs"], route_class=JSONRoute)
 
@@ -66,7 +77,20 @@ Caller = Annotated[Principal, Depends(verify_principal)]
 # -- runs ----------------------------------------------------------------------------------
 
 
-@router.post("/runs", status_code=202, summary="Create a run")
+@router.post(
+    "/runs",
+    status_code=202,
+    summary="Create a run",
+    response_model=RunOut,
+    responses={
+        200: {
+            "model": RunOut,
+            "description": "The run an earlier request with this Idempotency-Key created; "
+            "with `stream: true`, the run's event stream",
+            "content": EVENT_STREAM,
+        }
+    },
+)
 async def create_run(
     body: CreateRun,
     request: Request,
@@ -84,7 +108,11 @@ async def create_run(
     )
 
 
-@router.get("/runs/{run_id}", summary="Retrieve a run (long-poll with ?wait=seconds)")
+@router.get(
+    "/runs/{run_id}",
+    summary="Retrieve a run (long-poll with ?wait=seconds)",
+    response_model=RunOut,
+)
 async def get_run(
     run_id: str,
     request: Request,
@@ -95,14 +123,21 @@ async def get_run(
     return JSONBody(await feeds.long_poll(service.RUNS, principal.tenant, run_id, wait))
 
 
-@router.get("/runs/{run_id}/events", summary="Server-Sent Events: the run's history, then live")
+@router.get(
+    "/runs/{run_id}/events",
+    summary="Server-Sent Events: the run's history, then live",
+    response_class=StreamingResponse,
+    responses={200: {"content": EVENT_STREAM}},
+)
 async def run_events(
     run_id: str, request: Request, principal: Caller, after: ResumeAfter
 ) -> Response:
     return await feeds_of(request).events(service.RUNS, principal.tenant, run_id, after)
 
 
-@router.post("/runs/{run_id}/approval", summary="Approve or decline a run's plan")
+@router.post(
+    "/runs/{run_id}/approval", summary="Approve or decline a run's plan", response_model=RunOut
+)
 async def approval(
     run_id: str, body: Decision, request: Request, principal: Caller, session: DbSession
 ) -> JSONBody:
@@ -111,7 +146,7 @@ async def approval(
     )
 
 
-@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run", response_model=RunOut)
 async def cancel(run_id: str, request: Request, principal: Caller, session: DbSession) -> JSONBody:
     return JSONBody(await service.cancel(session, hub_of(request), principal.tenant, run_id))
 
@@ -123,31 +158,28 @@ async def thread_runs(
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
-) -> JSONBody:
-    return JSONBody(await service.thread_runs(session, principal.tenant, thread_id, limit, offset))
+) -> ThreadRuns:
+    return await service.thread_runs(session, principal.tenant, thread_id, limit, offset)
 
 
 # -- workflows and usage --------------------------------------------------------------------
 
 
 @router.get("/workflows", summary="Built-in workflows and your organisation's own")
-async def list_workflows(principal: Caller, session: DbSession) -> JSONBody:
-    return JSONBody(await service.list_workflows(session, principal.tenant))
+async def list_workflows(principal: Caller, session: DbSession) -> list[WorkflowOut]:
+    return await service.list_workflows(session, principal.tenant)
 
 
 @router.post("/workflows", status_code=201, summary="Create a workflow (admin)")
 async def create_workflow(
     body: WorkflowBody, principal: AdminPrincipal, session: DbSession
-) -> JSONBody:
+) -> WorkflowOut:
     if not body.slug:
         raise InvalidRequest("slug: is required (lowercase letters, digits and '-')")
     if not body.content:
         raise InvalidRequest("content: is required (Markdown naming the checks to run)")
     changes = body.model_dump(exclude_unset=True, exclude={"slug"})
-    return JSONBody(
-        await service.save_workflow(session, principal.tenant, body.slug, changes, create=True),
-        status_code=201,
-    )
+    return await service.save_workflow(session, principal.tenant, body.slug, changes, create=True)
 
 
 @router.patch(
@@ -155,22 +187,20 @@ async def create_workflow(
 )
 async def update_workflow(
     slug: str, body: WorkflowBody, principal: AdminPrincipal, session: DbSession
-) -> JSONBody:
+) -> WorkflowOut:
     changes = body.model_dump(exclude_unset=True, exclude={"slug"})
-    return JSONBody(
-        await service.save_workflow(session, principal.tenant, slug, changes, create=False)
-    )
+    return await service.save_workflow(session, principal.tenant, slug, changes, create=False)
 
 
 @router.delete("/workflows/{slug}", summary="Deactivate a workflow (admin)")
-async def deactivate_workflow(slug: str, principal: AdminPrincipal, session: DbSession) -> JSONBody:
-    return JSONBody(
-        await service.save_workflow(
-            session, principal.tenant, slug, {"is_active": False}, create=False
-        )
+async def deactivate_workflow(
+    slug: str, principal: AdminPrincipal, session: DbSession
+) -> WorkflowOut:
+    return await service.save_workflow(
+        session, principal.tenant, slug, {"is_active": False}, create=False
     )
 
 
 @router.get("/usage", summary="Credits used and remaining")
-async def usage(principal: Caller, session: DbSession) -> JSONBody:
-    return JSONBody(await service.usage(session, principal))
+async def usage(principal: Caller, session: DbSession) -> Usage:
+    return await service.usage(session, principal)

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from openenrich.json_output import Number, Payload, Timestamp
 
 
 class CreateRun(BaseModel):
@@ -29,3 +31,98 @@ class WorkflowBody(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
     content: str | None = Field(default=None, max_length=50_000)
     is_active: bool | None = None
+
+
+# -- answers -------------------------------------------------------------------------------
+
+RunStatus = Literal[
+    "queued", "running", "requires_approval", "completed", "failed", "cancelled", "interrupted"
+]
+
+
+class RunInput(BaseModel):
+    message: str
+    workflow: str | None
+
+
+class ToolCallStep(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    type: Literal["tool_call"] = "tool_call"
+    name: str
+    status: str
+    id: str
+    credits: Number
+
+
+class ReportStep(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    type: Literal["report"] = "report"
+
+
+class TextStep(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    type: Literal["text"] = "text"
+    content: str
+
+
+Step = Annotated[ToolCallStep | ReportStep | TextStep, Field(discriminator="type")]
+
+
+class ToolCallOut(BaseModel):
+    """One check the run made (a `queries.CALLS` row)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    status: str
+    billed: bool
+    credits: Number
+    latency_ms: int | None
+
+
+class RunOut(BaseModel):
+    """The run resource: every field of the reference's."""
+
+    id: str
+    thread_id: str
+    status: RunStatus
+    input: RunInput
+    answer: str | None
+    steps: list[Step]
+    report: Payload
+    report_url: None
+    plan: Payload = Field(description="Shown while the run requires approval")
+    error: Payload
+    credits_used: Number = Field(description="What the run's billed checks cost")
+    tool_calls: list[ToolCallOut]
+    metadata: Payload
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+
+
+class ThreadRuns(BaseModel):
+    thread_id: str
+    runs: list[RunOut]
+    limit: int
+    offset: int
+    total: int
+
+
+class WorkflowOut(BaseModel):
+    slug: str
+    name: str
+    description: str
+    scope: Literal["built-in", "org"]
+    is_active: bool
+    checks: list[str]
+
+
+class Usage(BaseModel):
+    credits_used: Number
+    credits_remaining: Number | None
+    max_credits: Number | None

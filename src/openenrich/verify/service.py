@@ -16,17 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.billing import service as billing
 from openenrich.db import Database, table
 from openenrich.errors import Conflict, InvalidRequest, NotFound, RateLimited
-from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.ids import new_id, utcnow
 from openenrich.jobs import service as jobs
 from openenrich.jobs.idempotency import Idempotency, create_once
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
-from openenrich.json_output import decimal_number
+from openenrich.json_output import json_values
 from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.tenant import Principal, Tenant
 from openenrich.verify import queries
 from openenrich.verify.models import Run, Thread, Workflow
+from openenrich.verify.schemas import RunOut, ThreadRuns, Usage, WorkflowOut
 from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
 from openenrich.webhooks import service as webhooks
 
@@ -39,26 +40,16 @@ def public_status(status: str) -> str:
     return "requires_approval" if status == "parked" else status
 
 
-def _time(moment: Any) -> str | None:
-    return isoformat(moment) if moment is not None else None
-
-
 # -- the run resource ----------------------------------------------------------------------
 
 
-def render(run: Any, calls: Sequence[Any]) -> dict[str, Any]:
+def render(run: Any, calls: Sequence[Any]) -> RunOut:
     """The run resource, every field of the reference's, from a `queries.RUN` row and its
     `queries.CALLS` rows. `credits_used` is what the run's billed checks cost: the same
     numbers the ledger holds (both are written in one transaction)."""
     credits_used = sum((c.credits for c in calls if c.billed), Decimal(0))
     steps: list[dict[str, Any]] = [
-        {
-            "type": "tool_call",
-            "name": c.name,
-            "status": c.status,
-            "id": c.id,
-            "credits": decimal_number(c.credits),
-        }
+        {"type": "tool_call", "name": c.name, "status": c.status, "id": c.id, "credits": c.credits}
         for c in calls
     ]
     if run.report is not None:
@@ -66,41 +57,34 @@ def render(run: Any, calls: Sequence[Any]) -> dict[str, Any]:
     if run.answer:
         steps.append({"type": "text", "content": run.answer})
     status = public_status(run.status)
-    return {
-        "id": run.id,
-        "thread_id": run.thread_id,
-        "status": status,
-        "input": {"message": run.message, "workflow": run.workflow},
-        "answer": run.answer,
-        "steps": steps,
-        "report": run.report,
-        "report_url": None,
-        "plan": run.plan if status == "requires_approval" else None,
-        "error": run.error,
-        "credits_used": decimal_number(credits_used),
-        "tool_calls": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "status": c.status,
-                "billed": c.billed,
-                "credits": decimal_number(c.credits),
-                "latency_ms": c.latency_ms,
-            }
-            for c in calls
-        ],
-        "metadata": run.metadata_,
-        "created_at": _time(run.created_at),
-        "started_at": _time(run.started_at),
-        "completed_at": _time(run.finished_at) if run.status in TERMINAL else None,
-    }
+    # One validation from plain values: cheaper than building each part as a model.
+    return RunOut.model_validate(
+        {
+            "id": run.id,
+            "thread_id": run.thread_id,
+            "status": status,
+            "input": {"message": run.message, "workflow": run.workflow},
+            "answer": run.answer,
+            "steps": steps,
+            "report": run.report,
+            "report_url": None,
+            "plan": run.plan if status == "requires_approval" else None,
+            "error": run.error,
+            "credits_used": credits_used,
+            "tool_calls": calls,  # rows: ToolCallOut reads their attributes
+            "metadata": run.metadata_,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "completed_at": run.finished_at if run.status in TERMINAL else None,
+        }
+    )
 
 
 def _not_found(run_id: str) -> NotFound:
     return NotFound("Run not found", run_id=run_id)
 
 
-async def resource(session: AsyncSession, tenant: Tenant, run_id: str) -> dict[str, Any]:
+async def resource(session: AsyncSession, tenant: Tenant, run_id: str) -> RunOut:
     """The run as this session sees it (its own writes included)."""
     params = {"run_id": run_id, "org_id": tenant.org_id, "environment": tenant.environment.value}
     run = (await session.execute(queries.RUN, params)).one_or_none()
@@ -110,7 +94,7 @@ async def resource(session: AsyncSession, tenant: Tenant, run_id: str) -> dict[s
     return render(run, calls)
 
 
-async def read_resource(database: Database, tenant: Tenant, run_id: str) -> dict[str, Any]:
+async def read_resource(database: Database, tenant: Tenant, run_id: str) -> RunOut:
     """The run as committed, read on the fastest path (for GETs, long-polls)."""
     found = await database.read(
         lambda connection: queries.run_rows(
@@ -122,8 +106,8 @@ async def read_resource(database: Database, tenant: Tenant, run_id: str) -> dict
     return render(*found)
 
 
-def _status(run: dict[str, Any]) -> str:
-    return str(run["status"])
+def _status(run: RunOut) -> str:
+    return run.status
 
 
 def _key_reused(run_id: str) -> Conflict:
@@ -163,7 +147,7 @@ async def load(session: AsyncSession, tenant: Tenant, run_id: str) -> tuple[Run,
 
 async def announce_end(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str) -> None:
     """After a run reached a terminal status: its last event and its webhook."""
-    body = await resource(session, tenant, run_id)
+    body = json_values(await resource(session, tenant, run_id))
     await jobs.append_event(
         session,
         hub,
@@ -208,7 +192,7 @@ async def find_workflow(session: AsyncSession, tenant: Tenant, slug: str) -> Wor
     return spec
 
 
-async def list_workflows(session: AsyncSession, tenant: Tenant) -> list[dict[str, Any]]:
+async def list_workflows(session: AsyncSession, tenant: Tenant) -> list[WorkflowOut]:
     custom = await custom_workflows(session, tenant)
     listed = []
     for slug, builtin in BUILT_IN.items():
@@ -218,20 +202,20 @@ async def list_workflows(session: AsyncSession, tenant: Tenant) -> list[dict[str
     return listed
 
 
-def _workflow_out(spec: WorkflowSpec) -> dict[str, Any]:
-    return {
-        "slug": spec.slug,
-        "name": spec.name,
-        "description": spec.description,
-        "scope": spec.scope,
-        "is_active": spec.is_active,
-        "checks": list(spec.checks),
-    }
+def _workflow_out(spec: WorkflowSpec) -> WorkflowOut:
+    return WorkflowOut(
+        slug=spec.slug,
+        name=spec.name,
+        description=spec.description,
+        scope=spec.scope,
+        is_active=spec.is_active,
+        checks=spec.checks,
+    )
 
 
 async def save_workflow(
     session: AsyncSession, tenant: Tenant, slug: str, changes: dict[str, Any], *, create: bool
-) -> dict[str, Any]:
+) -> WorkflowOut:
     existing = (await custom_workflows(session, tenant)).get(slug)
     if create and existing is not None:
         raise Conflict(f"Workflow '{slug}' already exists", code="workflow_exists")
@@ -381,7 +365,7 @@ async def create_run(session: AsyncSession, hub: JobHub, principal: Principal, n
 
 async def decide(
     session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str, decision: str
-) -> dict[str, Any]:
+) -> RunOut:
     run, _ = await load(session, tenant, run_id)
     if decision == "approved":
         won = await jobs.resume(session, hub, run_id, approved=True)
@@ -401,7 +385,7 @@ async def decide(
     return await resource(session, tenant, run_id)
 
 
-async def cancel(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str) -> dict[str, Any]:
+async def cancel(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str) -> RunOut:
     """Cancel at once; a worker running the run stops at its next step. Work already done
     stays billed and what the answer says so far stays on the run."""
     await load(session, tenant, run_id)
@@ -421,7 +405,7 @@ async def cancel(session: AsyncSession, hub: JobHub, tenant: Tenant, run_id: str
 
 async def thread_runs(
     session: AsyncSession, tenant: Tenant, thread_id: str, limit: int, offset: int
-) -> dict[str, Any]:
+) -> ThreadRuns:
     thread = await session.get(Thread, thread_id)
     if thread is None or (thread.org_id, thread.environment) != (
         tenant.org_id,
@@ -441,21 +425,15 @@ async def thread_runs(
         select(func.count()).select_from(Run).where(Run.thread_id == thread_id)
     )
     runs = [await resource(session, tenant, run_id) for run_id in ids]
-    return {
-        "thread_id": thread_id,
-        "runs": runs,
-        "limit": limit,
-        "offset": offset,
-        "total": int(total or 0),
-    }
+    return ThreadRuns(
+        thread_id=thread_id, runs=runs, limit=limit, offset=offset, total=int(total or 0)
+    )
 
 
-async def usage(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def usage(session: AsyncSession, principal: Principal) -> Usage:
     current = await billing.balance(session, principal.tenant, principal.plan)
-    return {
-        "credits_used": decimal_number(current.used),
-        "credits_remaining": None
-        if current.remaining is None
-        else decimal_number(current.remaining),
-        "max_credits": None if current.maximum is None else decimal_number(current.maximum),
-    }
+    return Usage(
+        credits_used=current.used,
+        credits_remaining=current.remaining,
+        max_credits=current.maximum,
+    )

@@ -2,61 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 
 from openenrich.errors import InvalidRequest
-from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.http.state import app_state
-from openenrich.ids import isoformat
 from openenrich.tenancy.dependencies import AdminPrincipal
 from openenrich.webhooks import service
-from openenrich.webhooks.models import WebhookDelivery, WebhookEndpoint
+from openenrich.webhooks.schemas import (
+    CreatedEndpoint,
+    DeliveryOut,
+    EndpointBody,
+    EndpointDeleted,
+    EndpointOut,
+)
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=JSONRoute)
-
-
-class EndpointBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: str | None = Field(default=None, max_length=2048)
-    event_types: list[str] | None = None
-    description: str | None = Field(default=None, max_length=500)
-    is_active: bool | None = None
-
-
-def _out(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "event_types": endpoint.event_types,
-        "description": endpoint.description,
-        "is_active": endpoint.is_active,
-        "disabled_reason": endpoint.disabled_reason,
-        "created_at": isoformat(endpoint.created_at),
-        "updated_at": isoformat(endpoint.updated_at),
-    }
-
-
-def _delivery(delivery: WebhookDelivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "event_id": delivery.event_id,
-        "event_type": delivery.event_type,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "next_attempt_at": isoformat(delivery.next_attempt_at)
-        if delivery.status == "pending"
-        else None,
-        "created_at": isoformat(delivery.created_at),
-        "delivered_at": isoformat(delivery.delivered_at) if delivery.delivered_at else None,
-    }
 
 
 def _allow_private(request: Request) -> bool:
@@ -68,7 +32,7 @@ def _allow_private(request: Request) -> bool:
 )
 async def create(
     body: EndpointBody, request: Request, principal: AdminPrincipal, session: DbSession
-) -> JSONBody:
+) -> CreatedEndpoint:
     if not body.url:
         raise InvalidRequest("url: is required")
     endpoint = await service.create_endpoint(
@@ -79,17 +43,19 @@ async def create(
         description=body.description or "",
         allow_private=_allow_private(request),
     )
-    return JSONBody({**_out(endpoint), "secret": endpoint.secret}, status_code=201)
+    return CreatedEndpoint.model_validate(endpoint)
 
 
 @router.get("", summary="List endpoints")
-async def list_endpoints(principal: AdminPrincipal, session: DbSession) -> JSONBody:
-    return JSONBody([_out(e) for e in await service.list_endpoints(session, principal.tenant)])
+async def list_endpoints(principal: AdminPrincipal, session: DbSession) -> list[EndpointOut]:
+    endpoints = await service.list_endpoints(session, principal.tenant)
+    return [EndpointOut.model_validate(endpoint) for endpoint in endpoints]
 
 
 @router.get("/{endpoint_id}", summary="An endpoint")
-async def get(endpoint_id: str, principal: AdminPrincipal, session: DbSession) -> JSONBody:
-    return JSONBody(_out(await service.get_endpoint(session, principal.tenant, endpoint_id)))
+async def get(endpoint_id: str, principal: AdminPrincipal, session: DbSession) -> EndpointOut:
+    endpoint = await service.get_endpoint(session, principal.tenant, endpoint_id)
+    return EndpointOut.model_validate(endpoint)
 
 
 @router.patch("/{endpoint_id}", summary="Update an endpoint (is_active=true re-enables it)")
@@ -99,7 +65,7 @@ async def update(
     request: Request,
     principal: AdminPrincipal,
     session: DbSession,
-) -> JSONBody:
+) -> EndpointOut:
     endpoint = await service.update_endpoint(
         session,
         principal.tenant,
@@ -107,13 +73,15 @@ async def update(
         body.model_dump(exclude_unset=True),
         allow_private=_allow_private(request),
     )
-    return JSONBody(_out(endpoint))
+    return EndpointOut.model_validate(endpoint)
 
 
 @router.delete("/{endpoint_id}", summary="Remove an endpoint")
-async def delete(endpoint_id: str, principal: AdminPrincipal, session: DbSession) -> JSONBody:
+async def delete(
+    endpoint_id: str, principal: AdminPrincipal, session: DbSession
+) -> EndpointDeleted:
     await service.delete_endpoint(session, principal.tenant, endpoint_id)
-    return JSONBody({"id": endpoint_id, "deleted": True})
+    return EndpointDeleted(id=endpoint_id)
 
 
 @router.get("/{endpoint_id}/deliveries", summary="Recent delivery attempts")
@@ -122,6 +90,6 @@ async def deliveries(
     principal: AdminPrincipal,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-) -> JSONBody:
+) -> list[DeliveryOut]:
     found = await service.deliveries(session, principal.tenant, endpoint_id, limit)
-    return JSONBody([_delivery(d) for d in found])
+    return [DeliveryOut.of(delivery) for delivery in found]
