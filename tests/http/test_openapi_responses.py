@@ -18,6 +18,7 @@ import pytest
 
 from helpers.tenants import Tenants, bearer
 from openenrich.config import Settings
+from verify.conftest import DILIGENCE, QUICKSTART
 
 # Each must have routes in the description (a description that lost its paths would pass
 # the first test without them).
@@ -135,19 +136,6 @@ class Checked:
         assert errors == [], f"{method} {route} {response.status_code}: {errors}"
         self.seen.add((method, route, response.status_code))
         return body
-
-
-QUICKSTART = {
-    "message": "Verify identity: Rahul Sharma, +91 98xxxxxx10, PAN ABCDE1234F",
-    "workflow": "kyc-verification",
-    "metadata": {"order_id": "7841"},
-}
-# Four checks: with the default threshold, a plan that needs approval.
-DILIGENCE = {
-    "message": "Diligence: GSTIN 27AAPFU0939F1ZV, PAN AAPFU0939F, EIN 04-2103594, "
-    "IBAN DE89 3704 0044 0532 0130 00",
-    "workflow": "business-due-diligence",
-}
 
 
 def until(call: Checked, run_id: str, *statuses: str) -> dict[str, Any]:
