@@ -47,7 +47,7 @@ CORE = frozenset(
 # In this order: each imports only core packages and the platform packages before it.
 PLATFORM = ("web", "lake", "billing", "jobs", "component", "webhooks", "llm", "enrichers")
 # The API surfaces: they import core and platform, never one another.
-SURFACES = frozenset({"streams", "verify"})
+SURFACES = frozenset({"streams", "verify", "leads"})
 # They put the server together, so they may import anything.
 ASSEMBLERS = frozenset({"app", "background", "components", "cli", "__main__"})
 # Modules inside a lower package that assemble too, and why.

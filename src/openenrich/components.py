@@ -20,6 +20,7 @@ from openenrich.http.state import AppState
 from openenrich.jobs import idempotency
 from openenrich.jobs import models as jobs_models
 from openenrich.lake import models as lake_models
+from openenrich.leads.component import COMPONENT as LEADS
 from openenrich.llm.component import COMPONENT as LLM
 from openenrich.streams.component import COMPONENT as STREAMS
 from openenrich.tenancy import models as tenancy_models
@@ -72,6 +73,7 @@ COMPONENTS: tuple[Component, ...] = (
     VERIFY,
     WEBHOOKS,
     LLM,
+    LEADS,
 )
 
 

@@ -31,3 +31,16 @@ def isoformat(moment: datetime) -> str:
     return (
         moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     )
+
+
+def new_uuid() -> str:
+    """A UUID version 7 (RFC 9562) as text: 48 bits of milliseconds, then random bits.
+
+    The lead-pipelines reference names its resources by UUID; version 7 keeps them
+    time-ordered like `new_id`, so the newest-first tiebreak on an id follows creation.
+    """
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
+    text = f"{value:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
