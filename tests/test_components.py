@@ -29,10 +29,11 @@ SOURCE = Path(openenrich.__file__).parent
 
 
 def modules_named(name: str) -> list[str]:
+    """Modules called `name`, or `…_name` (`leads/pipeline_routes.py` is a routes module)."""
     return sorted(
         module.name
         for module in pkgutil.walk_packages([str(SOURCE)], prefix="openenrich.")
-        if module.name.rsplit(".", 1)[-1] == name
+        if (last := module.name.rsplit(".", 1)[-1]) == name or last.endswith(f"_{name}")
     )
 
 

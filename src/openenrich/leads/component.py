@@ -1,8 +1,11 @@
-"""The lead-pipelines surface: its routes, its tables, its enrichment and validation jobs."""
+"""The lead-pipelines surface: its routes, its tables, its enrichment and validation jobs.
+
+Its routes are a module per part of the reference (`*_routes.py`), each with a router.
+"""
 
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.leads import models, routes
+from openenrich.leads import models
 
-COMPONENT = Component(name="leads", routers=[routes.router], models=models)
+COMPONENT = Component(name="leads", routers=[], models=models)
