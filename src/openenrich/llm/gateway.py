@@ -173,7 +173,9 @@ class Gateway:
         self.catalogue = catalogue or load_catalogue(settings.llm_catalogue_path)
         self.recorder = CallRecorder(database)
         self._models: dict[tuple[str, str, str | None, str | None], Built] = {}
-        self._credentials: dict[tuple[str, str, str], tuple[float, keys.Credentials]] = {}
+        self._credentials: dict[
+            tuple[str, str, str, str | None], tuple[float, keys.Credentials]
+        ] = {}
         self._provider_slots: dict[str, asyncio.Semaphore] = {}
         self._tenant_slots: dict[str, asyncio.Semaphore] = {}
         self._retiring: dict[asyncio.Task[None], Built] = {}
@@ -189,11 +191,13 @@ class Gateway:
 
     # -- checks made before work starts ----------------------------------------------------
 
-    async def ready(self, tenant: Tenant, model: str) -> ModelRef:
+    async def ready(self, tenant: Tenant, model: str, *, base_url: str | None = None) -> ModelRef:
         """The model, once its name and its provider's key are known good; raises the 400s
-        (UnknownModel, MissingProviderKey) a surface returns before starting a job."""
+        (UnknownModel, MissingProviderKey) a surface returns before starting a job. With
+        `base_url` (a server the tenant named) no key is needed: see `complete`."""
         ref = self.catalogue.resolve(model)
-        await self._credentials_for(tenant, ref.provider)
+        if base_url is None:
+            await self._credentials_for(tenant, ref.provider)
         return ref
 
     def forget_credentials(self, tenant: Tenant) -> None:
@@ -215,11 +219,18 @@ class Gateway:
         temperature: float | None = None,
         max_tokens: int | None = None,
         job_id: str | None = None,
+        base_url: str | None = None,
     ) -> Result:
+        """`base_url` sends the call to a server the tenant named (a lead template's
+        `endpoint_url`) instead of the configured one: with the tenant's own key for the
+        provider, or none, never the server's (which must not travel to a URL a tenant
+        chose), and through the SSRF guard like a stored base URL."""
         ref = self.catalogue.resolve(model)
         validator = _validator(orjson.dumps(output_schema).decode()) if output_schema else None
         started = time.perf_counter()
-        cache_key = self._cache_key(tenant, ref, prompt, output_schema, tools, system, temperature)
+        cache_key = self._cache_key(
+            tenant, ref, prompt, output_schema, tools, system, temperature, base_url
+        )
         if cache_key is not None and (hit := await self._cached(cache_key, ref)) is not None:
             self._record(tenant, ref, job_id, hit, started, "ok")
             return hit
@@ -227,7 +238,7 @@ class Gateway:
         try:
             result = await self._complete(
                 tenant, ref, prompt, validator, output_schema, tools, system,
-                temperature, max_tokens, tally,
+                temperature, max_tokens, tally, base_url,
             )  # fmt: skip
         except OpenEnrichError as error:
             self._record(tenant, ref, job_id, tally, started, error.code)
@@ -249,8 +260,9 @@ class Gateway:
         temperature: float | None,
         max_tokens: int | None,
         tally: _Tally,
+        base_url: str | None = None,
     ) -> Result:
-        credentials = await self._credentials_for(tenant, ref.provider)
+        credentials = await self._credentials_for(tenant, ref.provider, base_url)
         model = await self._model(ref, credentials)
         parameters = _parameters(ref.provider, output_schema, tools)
         model_settings: ModelSettings = {"timeout": self.settings.llm_timeout_seconds}
@@ -376,12 +388,21 @@ class Gateway:
             self._tenant_slots[name] = tenant_slots
         return _Both(tenant_slots, provider_slots)
 
-    async def _credentials_for(self, tenant: Tenant, provider: Provider) -> keys.Credentials:
-        key = (tenant.org_id, tenant.environment.value, provider.key_name)
+    async def _credentials_for(
+        self, tenant: Tenant, provider: Provider, base_url: str | None = None
+    ) -> keys.Credentials:
+        key = (tenant.org_id, tenant.environment.value, provider.key_name, base_url)
         found = self._credentials.get(key)
         now = time.monotonic()
         if found is not None and now - found[0] < _CREDENTIALS_TTL:
             return found[1]
+        if base_url is not None:
+            async with self.database.session() as session:
+                credentials = await keys.own_credentials(
+                    session, self.box, tenant, provider.key_name, base_url
+                )
+            self._credentials[key] = (now, credentials)
+            return credentials
         async with self.database.session() as session:
             credentials = await keys.credentials(
                 session,
@@ -473,13 +494,17 @@ class Gateway:
         tools: Sequence[Tool],
         system: str | None,
         temperature: float | None,
+        base_url: str | None,
     ) -> str | None:
         if self.settings.llm_cache_ttl_seconds <= 0 or tools:
             return None
         material = orjson.dumps(
-            [tenant.org_id, tenant.environment.value, ref.key, prompt, schema, system, temperature],
+            [
+                tenant.org_id, tenant.environment.value, ref.key, prompt, schema, system,
+                temperature, base_url,
+            ],
             option=orjson.OPT_SORT_KEYS,
-        )
+        )  # fmt: skip
         return hashlib.sha256(material).hexdigest()
 
     async def _cached(self, key: str, ref: ModelRef) -> Result | None:

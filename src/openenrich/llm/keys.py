@@ -140,6 +140,22 @@ async def credentials(
     raise MissingProviderKey(key_name)
 
 
+async def own_credentials(
+    session: AsyncSession, box: SecretBox, tenant: Tenant, key_name: str, base_url: str
+) -> Credentials:
+    """For a call to `base_url`, a server the tenant named for this one call: the tenant's
+    own key for the provider, or none. Never the server-wide key: an operator's secret must
+    not be sent to a URL a tenant chose."""
+    row = await _find(session, tenant, key_name)
+    api_key = None
+    if row is not None and row.encrypted_key:
+        try:
+            api_key = box.open(row.encrypted_key)
+        except InvalidToken:
+            api_key = None  # the server's secret changed: as if no key were stored
+    return Credentials(api_key, base_url, "tenant")
+
+
 async def _find(session: AsyncSession, tenant: Tenant, key_name: str) -> ProviderKey | None:
     result: ProviderKey | None = await session.scalar(
         select(ProviderKey).where(*_of(tenant), ProviderKey.provider == key_name)
