@@ -32,6 +32,8 @@ from openenrich.ids import utcnow
 
 UUID_LENGTH = 36
 EMAIL_LENGTH = 320  # RFC 3696's longest address
+# The longest custom-field key a template may name (longer keys are stored, not named).
+FIELD_KEY_LENGTH = 200
 
 
 class Pipeline(TenantMixin, Base):
@@ -111,6 +113,18 @@ LEAD_FIELDS = (
     "industry",
     "location",
 )
+
+
+class LeadFieldKey(TenantMixin, Base):
+    """A custom-field key a tenant's leads hold: what a prompt template may name as a
+    `{{placeholder}}` besides the lead fields. Kept by the writes that add keys (an upload
+    names its batch's keys once, a job the keys it writes), so checking a template reads a
+    few rows instead of every lead's JSON."""
+
+    __tablename__ = "lead_field_keys"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "environment", "key"),)
+
+    key: Mapped[str] = mapped_column(String(FIELD_KEY_LENGTH))
 
 
 class PipelineLead(TenantMixin, Base):
