@@ -1,0 +1,146 @@
+"""The lead-pipelines surface over HTTP, with a fake LLM provider and a local web site."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from fixtures.fake_llm import Answer, FakeLLM, _openai
+from fixtures.site import StaticSite
+from helpers.http import Received, Reply
+from helpers.server import LiveServer
+from helpers.tenants import Tenants, bearer
+from openenrich.app import create_app
+from openenrich.config import Settings
+
+TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+class EchoLLM(FakeLLM):
+    """The fake provider, answering each chat completion from its own prompt (unless a
+    test scripted the answer): `Re: <prompt>` as text, and `<field> of <prompt>` for each
+    field a JSON schema asks for. So every lead gets a value of its own."""
+
+    def _respond(self, number: int, received: Received) -> Reply:
+        with self._lock:
+            scripted = bool(self._script)
+        if scripted or not received.path.endswith("/chat/completions"):
+            return super()._respond(number, received)
+        request = json.loads(received.body)
+        prompt = request["messages"][-1]["content"]
+        response_format = request.get("response_format")
+        if response_format is not None:
+            names = response_format["json_schema"]["schema"]["properties"]
+            answer = Answer(json={name: f"{name} of {prompt}" for name in names})
+        else:
+            answer = Answer(text=f"Re: {prompt}")
+        body = json.dumps(_openai(request, answer)).encode()
+        return Reply(200, body, {"content-type": "application/json"}, self.delay)
+
+    def prompts(self) -> list[str]:
+        return [r["messages"][-1]["content"] for r in self.requests()]
+
+
+@pytest.fixture
+def fake() -> Iterator[EchoLLM]:
+    with EchoLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def site() -> Iterator[StaticSite]:
+    with StaticSite() as server:
+        yield server
+
+
+@pytest.fixture
+def leads_settings(settings: Settings, fake: EchoLLM, site: StaticSite) -> Settings:
+    """Server-wide OpenAI, Gemini and Perplexity keys on the fake; the site (only it) may be
+    fetched on loopback; short polls."""
+    return settings.model_copy(
+        update={
+            "provider_openai_api_key": "sk-server-openai",
+            "provider_openai_base_url": f"{fake.url}/v1",
+            "provider_google_api_key": "google-server",
+            "provider_google_base_url": fake.url,
+            "provider_perplexity_api_key": "pplx-server",
+            "provider_perplexity_base_url": f"{fake.url}/v1",
+            "llm_backoff_seconds": 0.01,
+            "llm_backoff_max_seconds": 0.5,
+            "allowed_private_hosts": [f"127.0.0.1:{site.port}"],
+            "job_poll_seconds": 0.2,
+            "sse_heartbeat_seconds": 0.3,
+        }
+    )
+
+
+class Api:
+    """One tenant's client of the surface, as the reference's curl examples use it."""
+
+    def __init__(self, client: httpx.Client, key: str) -> None:
+        self.client = client
+        self.key = key
+        self.headers = bearer(key)
+
+    def post(self, path: str, body: Any = None, **headers: str) -> httpx.Response:
+        return self.client.post(path, headers={**self.headers, **headers}, json=body)
+
+    def put(self, path: str, body: Any = None) -> httpx.Response:
+        return self.client.put(path, headers=self.headers, json=body)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(path, headers=self.headers)
+
+    def ok(self, response: httpx.Response, status: int = 200) -> Any:
+        assert response.status_code == status, response.text
+        return response.json()
+
+    def ai_template(self, **changes: Any) -> dict[str, Any]:
+        body = {
+            "name": "Company summary",
+            "prompt_template": "Summarize {{company}} in one sentence.",
+            "model": "gpt-4o-mini",
+            "max_tokens": 200,
+            **changes,
+        }
+        return self.ok(self.post("/v1/columns/ai-templates", body), 201)
+
+    def start(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.ok(self.post("/v1/enrichment/start", body), 202)
+
+    def progress(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+        return self.ok(self.get(f"/v1/enrichment/jobs/{job_id}/progress?wait={wait}"))
+
+    def wait(self, job_id: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            progress = self.progress(job_id, wait=5)
+            if progress["status"] in TERMINAL:
+                return progress
+        raise AssertionError(f"job {job_id} did not finish: {progress}")
+
+
+def serve(settings: Settings) -> LiveServer:
+    return LiveServer(create_app(settings))
+
+
+@pytest.fixture
+def api(leads_settings: Settings, tenants: Tenants) -> Iterator[Api]:
+    with (
+        serve(leads_settings) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
+        yield Api(client, tenants.key("acme"))
+
+
+def people(count: int, **extra: Any) -> list[dict[str, Any]]:
+    """`count` leads at distinct companies: lead n works at Company n."""
+    return [
+        {"email": f"person{n}@example.com", "company": f"Company {n}", **extra}
+        for n in range(count)
+    ]
