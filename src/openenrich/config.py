@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     provider_firecrawl_api_key: str | None = None
     provider_firecrawl_base_url: str | None = None
 
+    # Lead enrichment jobs: leads in flight per job (the gateway's tenant and provider
+    # limits apply on top), and the model that extracts FIRECRAWL_EXTRACT fields from a
+    # page when the tenant has no Firecrawl key.
+    leads_job_concurrency: int = Field(default=32, ge=1, le=1024)
+    leads_extract_model: str = "gpt-4o-mini"
+
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     fetch_max_bytes: int = Field(default=5 * MIB, ge=1024)

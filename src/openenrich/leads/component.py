@@ -6,6 +6,11 @@ Its routes are a module per part of the reference (`*_routes.py`), each with a r
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.leads import models
+from openenrich.leads import column_routes, enrichment_routes, models, tasks
 
-COMPONENT = Component(name="leads", routers=[], models=models)
+COMPONENT = Component(
+    name="leads",
+    routers=[column_routes.router, enrichment_routes.router],
+    models=models,
+    jobs=[tasks.enrichment_spec()],
+)

@@ -23,6 +23,13 @@ EVENT_TYPES = (
     "run.cancelled",
     "run.interrupted",
     "run.requires_approval",
+    # Lead jobs (the lead-pipelines surface): `<family>.<status>` when one ends.
+    "enrichment.completed",
+    "enrichment.failed",
+    "enrichment.cancelled",
+    "validation.completed",
+    "validation.failed",
+    "validation.cancelled",
 )
 OUTBOX = "webhooks"  # the hub key the dispatcher waits on
 
