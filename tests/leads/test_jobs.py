@@ -67,7 +67,9 @@ def test_cancel_mid_job_keeps_the_finished_leads(
     assert after["processed_leads"] == cancelled["processed_leads"]
     assert after["completed_lead_ids"] == cancelled["completed_lead_ids"]
     assert 4 <= after["processed_leads"] < 20
-    assert asked <= after["processed_leads"] + 2 + 1  # those in flight, and one started
+    # Besides them: those in flight, those waiting for their commit, and those started in
+    # their place before the worker saw the cancel (two leads in flight at a time).
+    assert asked <= after["processed_leads"] + 3 * 2
     stored = seed.leads(leads_settings, seeded.lead_ids)
     enriched = {lead_id for lead_id, lead in stored.items() if lead["custom_fields"]}
     assert enriched == set(after["completed_lead_ids"])
