@@ -57,7 +57,8 @@ def _refuse_extra(body: ColumnBody, *names: str) -> None:
     """A field that the column's type does not use is a mistake worth telling."""
     for name in names:
         if getattr(body, name) is not None:
-            raise BadRequest(f"{name} is not used by a {body.type} column")
+            article = "an" if body.type == "ai" else "a"
+            raise BadRequest(f"{name} is not used by {article} {body.type} column")
 
 
 async def _inline_ai(

@@ -30,6 +30,7 @@ from openenrich.tenancy.tenant import Tenant
 LEAD_TEMPLATE_FIELDS = ("email", *LEAD_FIELDS)
 RECENT_SCAN = 10_000  # leads looked through for a key the table does not know
 KNOWN_LISTED = 200  # known fields named in an error message at most
+UNKNOWN_LISTED = 10  # unknown names looked for among the leads, and named, at most
 
 # `{{ name }}`: anything but braces between double braces, spaces around it ignored.
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -125,9 +126,10 @@ async def check_names(
         return
     known = await known_custom_keys(session, tenant)
     unknown = [name for name in wanted if name not in set(known)]
+    # Each look costs a query: only as many as an error message names.
     found = [
         name
-        for name in unknown
+        for name in unknown[:UNKNOWN_LISTED]
         if 0 < len(name) <= FIELD_KEY_LENGTH and await _in_recent_leads(session, tenant, name)
     ]
     if found:
@@ -139,10 +141,10 @@ async def check_names(
     listed = ", ".join(fields[:KNOWN_LISTED]) + (
         f" and {len(fields) - KNOWN_LISTED} more" if len(fields) > KNOWN_LISTED else ""
     )
-    names = ", ".join(f"{{{{{name}}}}}" for name in unknown[:10])
+    names = ", ".join(f"{{{{{name}}}}}" for name in unknown[:UNKNOWN_LISTED])
     raise BadRequest(
         f"Unknown field{'s' if len(unknown) > 1 else ''} {names} in {what}. Known fields: {listed}",
-        extra={"unknown_fields": unknown[:10], "known_fields": fields[:KNOWN_LISTED]},
+        extra={"unknown_fields": unknown[:UNKNOWN_LISTED], "known_fields": fields[:KNOWN_LISTED]},
     )
 
 
