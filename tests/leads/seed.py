@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from openenrich.config import Settings
 from openenrich.db import Database
@@ -46,6 +46,13 @@ def _run(settings: Settings, work: Any) -> Any:
     return asyncio.run(main())
 
 
+def more_leads(
+    settings: Settings, pipeline_id: str, leads: list[dict[str, Any]], *, org: str = "acme"
+) -> Seeded:
+    """Another batch into an existing pipeline, newer than the ones before."""
+    return pipeline(settings, leads, org=org, into=pipeline_id)
+
+
 def pipeline(
     settings: Settings,
     leads: list[dict[str, Any]],
@@ -53,6 +60,7 @@ def pipeline(
     org: str = "acme",
     name: str = "Q3 outbound",
     remember: bool = True,
+    into: str | None = None,
 ) -> Seeded:
     """A pipeline of `org` (live) holding `leads` (each with `email`, lead fields and
     `custom_fields`), uploaded in order: the last is the newest. With `remember=False` the
@@ -63,45 +71,58 @@ def pipeline(
         tenant = Tenant(organization.id, Environment.LIVE)
         owner = {"org_id": tenant.org_id, "environment": tenant.environment.value}
         now = utcnow()
-        row = Pipeline(
-            id=new_uuid(),
-            name=name,
-            created_at=now,
-            updated_at=now,
-            total_leads=len(leads),
-            imported_leads=len(leads),
-            **owner,
-        )
-        session.add(row)
-        lead_ids = []
-        keys: set[str] = set()
-        for n, given in enumerate(leads):
-            moment = now + timedelta(milliseconds=n)
-            lead = Lead(
+        if into is None:
+            row = Pipeline(
                 id=new_uuid(),
-                email=given["email"],
-                email_key=given["email"].lower(),
-                custom_fields=given.get("custom_fields") or {},
-                enrichment_status="NOT_ENRICHED",
-                created_at=moment,
-                updated_at=moment,
-                **{field: given.get(field) for field in LEAD_FIELDS},
+                name=name,
+                created_at=now,
+                updated_at=now,
+                total_leads=0,
+                imported_leads=0,
                 **owner,
             )
-            keys |= set(lead.custom_fields)
-            session.add(lead)
-            await session.flush()
-            session.add(
-                PipelineLead(
-                    id=new_uuid(),
-                    pipeline_id=row.id,
-                    lead_id=lead.id,
-                    stage="IMPORTED",
-                    created_at=moment,
+            session.add(row)
+        else:
+            row = await session.get(Pipeline, into)
+        row.total_leads += len(leads)
+        row.imported_leads += len(leads)
+        rows: list[dict[str, Any]] = []
+        junctions: list[dict[str, Any]] = []
+        keys: set[str] = set()
+        for n, given in enumerate(leads):
+            moment = now + timedelta(microseconds=n)
+            custom = given.get("custom_fields") or {}
+            keys |= set(custom)
+            rows.append(
+                {
+                    "id": new_uuid(),
+                    "email": given["email"],
+                    "email_key": given["email"].lower(),
+                    "custom_fields": custom,
+                    "enrichment_status": "NOT_ENRICHED",
+                    "created_at": moment,
+                    "updated_at": moment,
+                    **{field: given.get(field) for field in LEAD_FIELDS},
                     **owner,
-                )
+                }
             )
-            lead_ids.append(lead.id)
+            junctions.append(
+                {
+                    "id": new_uuid(),
+                    "pipeline_id": row.id,
+                    "lead_id": rows[-1]["id"],
+                    "stage": "IMPORTED",
+                    "email_validation_status": None,
+                    "email_validation": None,
+                    "created_at": moment,
+                    **owner,
+                }
+            )
+        await session.flush()
+        if rows:
+            await session.execute(insert(Lead), rows)
+            await session.execute(insert(PipelineLead), junctions)
+        lead_ids = [lead["id"] for lead in rows]
         account = await session.get(LeadAccount, (tenant.org_id, tenant.environment.value))
         if account is None:
             session.add(LeadAccount(lead_count=len(leads), **owner))

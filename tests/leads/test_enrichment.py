@@ -609,3 +609,45 @@ def test_a_custom_endpoint_gets_the_tenants_key_never_the_servers(
     assert [r["model"] for r in custom.requests()] == ["llama3.1:8b"] * 4
     assert fake.received == []
     assert values(leads_settings, seeded.lead_ids)[0]["Company summary"].startswith("Re: ")
+
+
+def test_cookbook_20000_leads_then_enrich_the_freshest_1000(
+    api: Api, leads_settings: Settings, fake: EchoLLM
+) -> None:
+    """The cookbook's "Upload 20,000 leads, then enrich the freshest 1,000" (the leads are
+    written by the seed helper here, in five batches of 4,000 as the recipe uploads them)."""
+    pipeline_id = None
+    lead_ids: list[str] = []
+    for offset in range(0, 20_000, 4_000):
+        batch = [{"email": f"user{n}@stresstest.example"} for n in range(offset, offset + 4_000)]
+        if pipeline_id is None:
+            seeded = seed.pipeline(leads_settings, batch)
+            pipeline_id = seeded.pipeline_id
+        else:
+            seeded = seed.more_leads(leads_settings, pipeline_id, batch)
+        lead_ids += seeded.lead_ids
+    template = api.ai_template(prompt_template="Guess the company of {{email}}.")
+    job = api.start(
+        {
+            "pipeline_id": pipeline_id,
+            "limit": 1000,
+            "enrichment_type": "AI_COLUMN",
+            "ai_template_id": template["ai_column_template_id"],
+        }
+    )
+    assert job["total_leads"] == 1000
+    progress = api.wait(job["job_id"], timeout=120)
+    assert (progress["status"], progress["processed_leads"], progress["failed_leads"]) == (
+        "COMPLETED",
+        1000,
+        0,
+    )
+    assert progress["completed_lead_ids"] == lead_ids[::-1][:1000]
+    prompts = set(fake.prompts())
+    assert prompts == {
+        f"Guess the company of user{n}@stresstest.example." for n in range(19_000, 20_000)
+    }
+    assert seed.counters(leads_settings, pipeline_id) == {
+        "total_leads": 20_000,
+        "enriched_leads": 1000,
+    }
