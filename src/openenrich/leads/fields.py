@@ -67,7 +67,8 @@ def field_value(lead: Mapping[str, Any], name: str) -> Any:
     """A lead's value for `name`: a lead field, else a custom field."""
     if name in LEAD_TEMPLATE_FIELDS:
         return lead.get(name)
-    return (lead.get("custom_fields") or {}).get(name)
+    custom = lead.get("custom_fields")
+    return custom.get(name) if isinstance(custom, dict) else None
 
 
 async def known_custom_keys(session: AsyncSession, tenant: Tenant) -> list[str]:
@@ -154,8 +155,11 @@ async def check_template(session: AsyncSession, tenant: Tenant, template: str, w
 
 # -- adding keys to custom_fields ----------------------------------------------------------
 
+# A stored value that is not an object (JSON null, say) is replaced, as on SQLite: `||`
+# would make an array of the two.
 _PATCH_POSTGRES = text(
-    "UPDATE leads SET custom_fields = custom_fields || CAST(:patch AS jsonb), "
+    "UPDATE leads SET custom_fields = CASE WHEN jsonb_typeof(custom_fields) = 'object' "
+    "THEN custom_fields ELSE '{}'::jsonb END || CAST(:patch AS jsonb), "
     "updated_at = :now WHERE id = :lead_id"
 )
 _READ_CUSTOM = select(_leads.c.id, _leads.c.custom_fields).where(
@@ -195,7 +199,7 @@ async def merge_custom_fields(
         return
     assert session.in_transaction(), "merge_custom_fields runs after the transaction's first write"
     current = {
-        row.id: row.custom_fields or {}
+        row.id: row.custom_fields if isinstance(row.custom_fields, dict) else {}
         for row in await session.execute(_READ_CUSTOM, {"lead_ids": ordered})
     }
     await session.execute(
