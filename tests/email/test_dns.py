@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from pydantic import ValidationError
+
 from fixtures.mail import Zone
 from helpers.mailnet import Net
 from openenrich.config import Settings
@@ -12,6 +15,20 @@ from openenrich.config import Settings
 
 def test_the_probe_is_off_unless_enabled() -> None:
     assert Settings().email_probe_enabled is False
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"email_dns_nameservers": ["dns.example"]},  # dnspython wants addresses
+        {"email_probe_helo_name": "probe example"},
+        {"email_probe_mail_from": "<verify@openenrich.example>"},
+        {"email_probe_mail_from": "verify@openenrich.example\r\nRCPT TO:<x@y.example>"},
+    ],
+)
+def test_settings_that_cannot_work_are_refused_at_start(changes: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**changes)  # type: ignore[arg-type]
 
 
 def test_mx_records_in_order_of_preference(net: Net) -> None:
