@@ -120,8 +120,9 @@ class MailDomains:
             raise _Failed(
                 MailServers("timeout", reason=f"no DNS answer for {name} {kind} in time")
             ) from None
-        except dns.exception.DNSException as error:
-            # SERVFAIL or REFUSED from every nameserver, a malformed answer, a bad name.
+        except (dns.exception.DNSException, OSError, ValueError) as error:
+            # SERVFAIL or REFUSED from every nameserver, a malformed answer, a bad name, no
+            # nameserver configured, a network that cannot reach it.
             raise _Failed(
                 MailServers("dns_error", reason=f"{name} {kind}: {error}"[:300])
             ) from None
