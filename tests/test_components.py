@@ -19,6 +19,7 @@ from openenrich.background import jobs_runtime
 from openenrich.components import COMPONENTS
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.email.pool import SmtpPool
 from openenrich.http.state import AppState
 from openenrich.llm.gateway import Gateway
 from openenrich.streams.runtime import Streams
@@ -87,13 +88,14 @@ async def test_a_worker_process_holds_the_shared_parts_but_not_the_apis(
     settings: Settings,
 ) -> None:
     """`openenrich worker` enters every component's lifespan but no API lifespan: its job
-    handlers find the gateway and the fetcher through `ctx.parts`, and it starts no lake
-    engine of its own."""
+    handlers find the gateway, the fetcher and the SMTP pool through `ctx.parts`,
+    and it starts no lake engine of its own."""
     state = AppState(settings)
     async with background.started(state, api=False, run_workers=True) as runtime:
         assert runtime.parts is state
         assert isinstance(state.get(Gateway), Gateway)
         assert isinstance(state.get(Fetcher), Fetcher)
+        assert isinstance(state.get(SmtpPool), SmtpPool)
         for api_only in (Streams, RateLimiter):
             with pytest.raises(LookupError):
                 state.get(api_only)

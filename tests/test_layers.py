@@ -45,7 +45,17 @@ CORE = frozenset(
     }
 )
 # In this order: each imports only core packages and the platform packages before it.
-PLATFORM = ("web", "lake", "billing", "jobs", "component", "webhooks", "llm", "enrichers")
+PLATFORM = (
+    "web",
+    "email",
+    "lake",
+    "billing",
+    "jobs",
+    "component",
+    "webhooks",
+    "llm",
+    "enrichers",
+)
 # The API surfaces: they import core and platform, never one another.
 SURFACES = frozenset({"streams", "verify", "leads"})
 # They put the server together, so they may import anything.

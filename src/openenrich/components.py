@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from openenrich.billing import models as billing_models
 from openenrich.component import Component
 from openenrich.db.base import Base
+from openenrich.email.pool import SmtpPool
 from openenrich.http import system
 from openenrich.http.state import AppState
 from openenrich.jobs import idempotency
@@ -49,6 +50,16 @@ async def fetcher(state: AppState) -> AsyncIterator[None]:
         await fetcher.close()
 
 
+@asynccontextmanager
+async def smtp_pool(state: AppState) -> AsyncIterator[None]:
+    # One per process: every verification run in it shares the SMTP connections and limits.
+    pool = state.add(SmtpPool.from_settings(state.settings))
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
 SYSTEM = Component(name="system", routers=[system.router])
 TENANCY = Component(
     name="tenancy",
@@ -57,6 +68,7 @@ TENANCY = Component(
     api_lifespan=keys_and_limits,
 )
 WEB = Component(name="web", lifespan=fetcher)
+EMAIL = Component(name="email", lifespan=smtp_pool)
 JOBS = Component(name="jobs", models=jobs_models, housekeeping=[idempotency.purge])
 LAKE = Component(name="lake", models=lake_models)
 BILLING = Component(name="billing", models=billing_models)
@@ -66,6 +78,7 @@ COMPONENTS: tuple[Component, ...] = (
     SYSTEM,
     TENANCY,
     WEB,
+    EMAIL,
     JOBS,
     LAKE,
     BILLING,

@@ -5,10 +5,11 @@ Every field is documented in docs/configuration.md; a test keeps the two in step
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -131,6 +132,19 @@ class Settings(BaseSettings):
     fetch_max_redirects: int = Field(default=5, ge=0)
     fetch_user_agent: str = "OpenEnrich/1 (+https://github.com/openenrich/openenrich)"
 
+    # Email verification (email/): DNS, and the SMTP probe, off unless enabled since it needs
+    # outbound port 25.
+    email_dns_nameservers: list[str] = Field(default_factory=list)
+    email_dns_port: int = Field(default=53, ge=1, le=65535)
+    email_dns_timeout_seconds: float = Field(default=5.0, gt=0)
+    email_probe_enabled: bool = False
+    email_probe_port: int = Field(default=25, ge=1, le=65535)
+    email_probe_helo_name: str | None = None
+    email_probe_mail_from: str = ""
+    email_probe_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_probe_concurrency: int = Field(default=64, ge=1)
+    email_probe_host_concurrency: int = Field(default=2, ge=1)
+
     # POST /query
     query_row_limit: int = Field(default=10_000, ge=1)
     query_result_max_bytes: int = Field(default=32 * MIB, ge=1024)
@@ -139,6 +153,21 @@ class Settings(BaseSettings):
     query_threads: int = Field(default=1, ge=1)
     query_concurrency: int = Field(default=4, ge=1)
     query_tenant_concurrency: int = Field(default=2, ge=1)
+
+    @field_validator("email_dns_nameservers")
+    @classmethod
+    def _nameserver_addresses(cls, nameservers: list[str]) -> list[str]:
+        for nameserver in nameservers:
+            ipaddress.ip_address(nameserver)  # a ValueError names the bad one
+        return nameservers
+
+    @field_validator("email_probe_helo_name", "email_probe_mail_from")
+    @classmethod
+    def _one_smtp_word(cls, value: str | None) -> str | None:
+        # Each goes into an SMTP command line: one word, nothing that would end or bracket it.
+        if value is not None and any(c.isspace() or c in "<>" or ord(c) < 32 for c in value):
+            raise ValueError("must be one word without spaces, control characters or <>")
+        return value
 
     @property
     def database(self) -> URL:
