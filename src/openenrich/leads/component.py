@@ -6,11 +6,17 @@ Its routes are a module per part of the reference (`*_routes.py`), each with a r
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.leads import column_routes, enrichment_routes, models, tasks
+from openenrich.leads import (
+    column_routes,
+    enrichment_routes,
+    models,
+    tasks,
+    validation_routes,
+)
 
 COMPONENT = Component(
     name="leads",
-    routers=[column_routes.router, enrichment_routes.router],
+    routers=[column_routes.router, enrichment_routes.router, validation_routes.router],
     models=models,
-    jobs=[tasks.enrichment_spec()],
+    jobs=[tasks.enrichment_spec(), tasks.validation_spec()],
 )

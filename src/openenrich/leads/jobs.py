@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, Row, bindparam, func, literal, select
+from sqlalchemy import Connection, FromClause, Row, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database, table
@@ -180,19 +180,21 @@ _ITEM_COLUMNS = ["job_id", "position", "lead_id", "pipeline_lead_id", "status"]
 def _choose(job_id: str, tenant: Tenant, chosen: Targets) -> Any:
     """INSERT … SELECT of the job's items, newest lead first (position 1)."""
     if chosen.pipeline_id is not None:
-        source = _pipeline_leads
+        source: FromClause = _pipeline_leads
         order = (source.c.created_at.desc(), source.c.id.desc())
         conditions = [source.c.pipeline_id == chosen.pipeline_id]
         lead_id: Any = source.c.lead_id
         pipeline_lead_id: Any = source.c.id
     else:
-        source = _leads
-        order = (source.c.created_at.desc(), source.c.id.desc())
+        # A lead is in one pipeline (uploads skip an address the account has anywhere):
+        # its row there is the item's, so a step sees the lead's validation status too.
+        source = _leads.outerjoin(_pipeline_leads, _pipeline_leads.c.lead_id == _leads.c.id)
+        order = (_leads.c.created_at.desc(), _leads.c.id.desc())
         conditions = [
-            source.c.org_id == tenant.org_id,
-            source.c.environment == tenant.environment.value,
+            _leads.c.org_id == tenant.org_id,
+            _leads.c.environment == tenant.environment.value,
         ]
-        lead_id, pipeline_lead_id = source.c.id, literal(None)
+        lead_id, pipeline_lead_id = _leads.c.id, _pipeline_leads.c.id
     if chosen.lead_ids is not None:
         conditions.append(lead_id.in_(chosen.lead_ids))
     rows = (
@@ -203,6 +205,7 @@ def _choose(job_id: str, tenant: Tenant, chosen: Targets) -> Any:
             pipeline_lead_id,
             literal("pending"),
         )
+        .select_from(source)
         .where(*conditions)
         .order_by(*order)
     )

@@ -210,3 +210,44 @@ class EnrichmentProgress(LeadJobProgress):
 
 class EnrichmentJob(LeadJobRecord):
     enrichment_type: str
+
+
+# -- validation jobs ---------------------------------------------------------------------------
+
+VALIDATION_SERVICES = ("BOUNCEBAN", "MAILVERI", "HYBRID")
+
+
+class ValidationStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline_id: str | None = Field(default=None, max_length=100)
+    lead_ids: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None, max_length=MAX_LEAD_IDS
+    )
+    limit: int | None = Field(default=None, ge=1, le=1_000_000)
+    # Any value, checked by the service, which names the services in its 400.
+    service: Any = Field(
+        default=None, json_schema_extra={"type": "string", "enum": list(VALIDATION_SERVICES)}
+    )
+    force: bool = Field(
+        default=False, description="Validate again leads that already have a status"
+    )
+
+
+class ValidationCounts(BaseModel):
+    """Definitive outcomes only: UNKNOWN is counted in processed_leads and unknown_leads,
+    never in valid, invalid or risky; skipped leads (already validated) in skipped_leads."""
+
+    valid_leads: int
+    invalid_leads: int
+    risky_leads: int
+    unknown_leads: int
+    skipped_leads: int
+
+
+class ValidationProgress(ValidationCounts, LeadJobProgress):
+    service: str
+
+
+class ValidationJob(ValidationCounts, LeadJobRecord):
+    service: str

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from openenrich.jobs.worker import JobSpec
-from openenrich.leads import enrichment, jobs
+from openenrich.leads import enrichment, jobs, validation
 
 
 def enrichment_spec() -> JobSpec:
     return jobs.spec(enrichment.ENRICHMENT, enrichment.execute)
+
+
+def validation_spec() -> JobSpec:
+    return jobs.spec(validation.VALIDATION, validation.execute)
