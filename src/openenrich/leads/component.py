@@ -5,7 +5,24 @@ Its routes are a module per part of the reference (`*_routes.py`), each with a r
 
 from __future__ import annotations
 
-from openenrich.component import Component
-from openenrich.leads import models
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-COMPONENT = Component(name="leads", routers=[], models=models)
+from openenrich.component import Component
+from openenrich.http.state import AppState
+from openenrich.leads import models, pipeline_routes
+from openenrich.leads.upload_slots import UploadSlots, make_upload_slots
+
+
+@asynccontextmanager
+async def api_lifespan(state: AppState) -> AsyncIterator[None]:
+    state.add(make_upload_slots(state.settings, state.database), UploadSlots)
+    yield
+
+
+COMPONENT = Component(
+    name="leads",
+    routers=[pipeline_routes.router],
+    models=models,
+    api_lifespan=api_lifespan,
+)
