@@ -512,3 +512,12 @@ def test_the_cap_holds_across_server_processes(settings: Settings, tenants: Tena
             answers = [upload.release() for upload in stalled]
         assert [answer.status_code for answer in answers] == [202, 202, 202]
         assert leads.upload(pipeline, addresses(1, start=9000))["created"] == 1
+
+
+def test_a_batch_of_addresses_the_account_has_changes_nothing(leads: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, [{"email": "ada@example.com", "first_name": "Ada"}])
+    again = leads.upload(
+        pipeline, [{"email": "ada@example.com", "first_name": "Ada", "company": "AE"}]
+    )
+    assert (again["created"], again["skipped"], again["total_leads"]) == (0, 1, 1)
+    assert listed(leads, pipeline)[0]["lead"]["lead_company"] is None

@@ -121,6 +121,8 @@ async def insert_leads(
             name: [value for value, kept in zip(values, keep, strict=True) if kept]
             for name, values in columns.items()
         }
+        if not columns["id"]:
+            return set()  # executemany of no rows would be one execute without values
     marks = ", ".join("?" * (len(names) + len(_CONSTANT)))
     constants = (tenant.org_id, tenant.environment.value, "NOT_ENRICHED", at, at)
     connection = await session.connection()
