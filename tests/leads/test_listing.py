@@ -338,3 +338,40 @@ def test_exports_of_an_empty_pipeline(leads: Leads, pipeline: str, format: str) 
         assert answer.text.count("\n") == 1
     else:
         assert answer.text == ""
+
+
+def jq_batch(offset: int) -> bytes:
+    """What `jq -n --argjson o $offset '[range($o; $o+4000) | {email: …}]'` prints."""
+    rows = [{"email": f"user{n}@stresstest.example"} for n in range(offset, offset + 4000)]
+    return json.dumps(rows, indent=2).encode() + b"\n"
+
+
+def test_the_cookbook_upload_of_20000_then_the_export_recipe(leads: Leads, pipeline: str) -> None:
+    """ "Upload 20,000 leads" (its upload part: five `--data-binary @-` calls of 4,000),
+    then "Export every lead in a pipeline as JSON", both as the cookbook writes them."""
+    for offset in (0, 4000, 8000, 12000, 16000):
+        answer = leads.request(
+            "POST",
+            f"/v1/pipelines/{pipeline}/leads",
+            headers={"Content-Type": "application/json"},
+            content=jq_batch(offset),
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["created"] == 4000
+    assert leads.pipeline(pipeline)["total_leads"] == 20_000
+
+    exported: list[str] = []  # all-leads.ndjson
+    offset = 0
+    while True:
+        page = leads.request(
+            "GET", f"/v1/pipelines/{pipeline}/leads?limit=10000&offset={offset}"
+        ).json()
+        exported.extend(json.dumps(row) for row in page["data"])
+        if page["pagination"]["has_more"] is not True:
+            break
+        offset += 10000
+    assert offset == 10000  # two pages
+    rows = [json.loads(line) for line in exported]
+    assert len({row["pipeline_lead_id"] for row in rows}) == len(rows) == 20_000
+    assert emails(rows)[0] == "user19999@stresstest.example"
+    assert emails(rows)[-1] == "user0@stresstest.example"
