@@ -8,10 +8,10 @@ processing of timestamps and parameter dictionaries took longer than the inserts
 - PostgreSQL: `INSERT … SELECT … FROM unnest(<one array per column>)`, one round trip
   and a handful of parameters however many rows; `ON CONFLICT DO NOTHING RETURNING id`
   says which leads were new.
-- SQLite: the driver's `executemany` of one INSERT over plain tuples (its C loop), after
-  one lookup of which addresses the account already has (executemany cannot return
-  rows); the upload holds the database's write lock from its quota check on, so nothing
-  can add one in between.
+- SQLite: the driver's `executemany` of one `INSERT … ON CONFLICT DO NOTHING` over plain
+  tuples (its C loop). It returns no rows, only how many went in: when some did not, the
+  ids are looked up (the upload holds the write lock since its quota check, so nothing
+  else changed them in between).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from openenrich.db import table
 from openenrich.leads.models import Lead
 from openenrich.tenancy.tenant import Tenant
 
-_EXISTING_CHUNK = 1000  # addresses per SQLite lookup (it binds at most 32,766 values)
+_LOOKUP_CHUNK = 1000  # values per SQLite lookup (it binds at most 32,766)
 
 
 def _dialect(session: AsyncSession) -> Dialect:
@@ -57,8 +57,8 @@ async def existing_keys(session: AsyncSession, tenant: Tenant, keys: Sequence[st
         return {row[0] for row in rows}
     found: set[str] = set()
     connection = await session.connection()
-    for start in range(0, len(keys), _EXISTING_CHUNK):
-        chunk = tuple(keys[start : start + _EXISTING_CHUNK])
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = tuple(keys[start : start + _LOOKUP_CHUNK])
         marks = ", ".join("?" * len(chunk))
         rows = await connection.exec_driver_sql(
             f"SELECT email_key FROM leads WHERE org_id = ? AND environment = ? "  # noqa: S608
@@ -111,26 +111,28 @@ async def insert_leads(
             **{f"c{i}": values for i, values in enumerate(columns.values())},
         }
         return {row[0] for row in await session.execute(statement, params)}
-    # SQLite: executemany cannot return rows, so the addresses the account has are
-    # looked up first and left out. Nothing can add one in between: the upload holds the
-    # database's write lock since its quota check.
-    existing = await existing_keys(session, tenant, columns["email_key"])
-    if existing:
-        keep = [key not in existing for key in columns["email_key"]]
-        columns = {
-            name: [value for value, kept in zip(values, keep, strict=True) if kept]
-            for name, values in columns.items()
-        }
-        if not columns["id"]:
-            return set()  # executemany of no rows would be one execute without values
+    # SQLite: executemany returns no rows, only how many it inserted. All of them, as a
+    # rule: then nothing else is asked. Otherwise the ids are looked up (the upload holds
+    # the write lock, so what is there now is what this statement left).
     marks = ", ".join("?" * (len(names) + len(_CONSTANT)))
     constants = (tenant.org_id, tenant.environment.value, "NOT_ENRICHED", at, at)
     connection = await session.connection()
-    await connection.exec_driver_sql(
-        f"INSERT INTO leads ({listed}) VALUES ({marks})",  # noqa: S608
+    result = await connection.exec_driver_sql(
+        f"INSERT INTO leads ({listed}) VALUES ({marks}) "  # noqa: S608
+        "ON CONFLICT (org_id, environment, email_key) DO NOTHING",
         _rows(list(columns.values()), constants),
     )
-    return {str(lead_id) for lead_id in columns["id"]}
+    if result.rowcount == len(ids):
+        return set(ids)
+    inserted: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = tuple(ids[start : start + _LOOKUP_CHUNK])
+        found = await connection.exec_driver_sql(
+            f"SELECT id FROM leads WHERE id IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+            chunk,
+        )
+        inserted.update(row[0] for row in found)
+    return inserted
 
 
 async def link_leads(
