@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 * MIB, ge=1)
     max_ingest_body_bytes: int = Field(default=1 * MIB, ge=1)
     max_lead_upload_bytes: int = Field(default=4 * MIB, ge=1)
+    # Lead uploads: rows per request, and uploads one tenant may have in progress at once.
+    lead_upload_max_rows: int = Field(default=25_000, ge=1)
+    lead_upload_concurrency: int = Field(default=3, ge=1)
     body_read_timeout_seconds: float = Field(default=5.0, gt=0)
     # Below every parser's own recursion limit, and orjson's 254 when it writes answers.
     json_max_depth: int = Field(default=64, ge=8, le=200)

@@ -44,3 +44,17 @@ def new_uuid() -> str:
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant 10
     text = f"{value:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def new_uuids(count: int) -> list[str]:
+    """`count` UUIDs version 7 that sort in the order they are listed (RFC 9562's
+    monotonic random method): one random value, counted up in its last 48 bits.
+
+    For rows written together (a batch of leads): the newest-first tiebreak on the id
+    then follows the batch's order, and counting costs a fraction of `new_uuid` per id.
+    """
+    text = new_uuid()
+    head = text[:24]  # time, version, variant and the first random bits: shared
+    # The top bit cleared leaves 2**47 steps before the count could carry into `head`.
+    start = int(text[24:], 16) & ((1 << 47) - 1)
+    return [f"{head}{start + step:012x}" for step in range(count)]

@@ -666,6 +666,14 @@ def create_resources(client: httpx.Client, tenants: Tenants) -> Sweep:
         )
     )
     ok(client.put("/v1/settings/api-keys/OPENAI", headers=admin, json={"api_key": "sk-sweep"}))
+    pipeline = ok(client.post("/v1/pipelines", headers=admin, json={"pipeline_name": "sweep"}))
+    ok(
+        client.post(
+            f"/v1/pipelines/{pipeline['pipeline_id']}/leads",
+            headers=admin,
+            json=[{"email": "sweep@example.com"}],
+        )
+    )
     spec = client.get("/openapi.json").json()
     return Sweep(
         spec=spec,
@@ -680,6 +688,7 @@ def create_resources(client: httpx.Client, tenants: Tenants) -> Sweep:
             "run_id": run["id"],
             "thread_id": run["thread_id"],
             "provider": "OPENAI",
+            "pipeline_id": pipeline["pipeline_id"],
         },
     )
 

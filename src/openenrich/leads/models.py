@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -65,6 +66,21 @@ class LeadAccount(TenantMixin, Base):
     __table_args__ = (PrimaryKeyConstraint("org_id", "environment"),)
 
     lead_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LeadUploadSlot(TenantMixin, Base):
+    """One of a tenant's concurrent-upload slots (the reference allows 3 uploads at once
+    per account), leased by an upload in progress. A table, so that every `serve`
+    process on one PostgreSQL shares the count; a lease expires (`expires_at`, Unix
+    seconds), so a process that dies holding one gives it back. `holder` is the lease's
+    own random token: a late release cannot free a slot someone else has taken since."""
+
+    __tablename__ = "lead_upload_slots"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "environment", "slot"),)
+
+    slot: Mapped[int] = mapped_column(Integer)
+    holder: Mapped[str] = mapped_column(String(40))
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class Lead(TenantMixin, Base):

@@ -1,0 +1,377 @@
+"""`GET /v1/pipelines/:id/leads`: the reference's page, its paging rules, the cookbook's
+export loop, and what we add (a cursor, ndjson and CSV exports).
+
+Why an offset loop can repeat rows, and what the reference's claim is about: the order is
+newest first, so a lead uploaded while a client pages lands at the top and pushes every
+row below it one place down; the next offset page then starts with rows the previous page
+already had (duplicates, never gaps). The reference's promise ("pages don't repeat or
+skip rows even after rapid bulk inserts") holds for leads inserted *before* the export:
+a bulk insert gives thousands of rows one timestamp, and without the tiebreak on the id
+two reads could order them differently and repeat or skip rows across pages. While
+another client keeps uploading, only the cursor (`after`) walk is free of repeats: it
+continues below the last row it returned, wherever new rows land.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import csv
+import io
+import json
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from leads.conftest import Leads, addresses
+from openenrich.leads.models import LEAD_FIELDS
+
+ROW_FIELDS = {
+    "pipeline_lead_id",
+    "pipeline_lead_stage",
+    "pipeline_lead_email_validation_status",
+    "pipeline_lead_email_validation",
+    "pipeline_lead_created_at",
+    "lead",
+}
+LEAD_KEYS = {
+    "lead_id",
+    "lead_email",
+    *(f"lead_{name}" for name in LEAD_FIELDS),
+    "lead_custom_fields",
+    "lead_enrichment_status",
+    "lead_created_at",
+    "lead_updated_at",
+}
+
+
+def emails(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["lead"]["lead_email"] for row in rows]
+
+
+def test_list_leads_as_the_reference_does(leads: Leads, pipeline: str) -> None:
+    leads.upload(
+        pipeline,
+        [
+            {
+                "email": "ada@example.com",
+                "company": "Analytical Engines",
+                "custom_fields": {"source": "Apollo", "tier": "A"},
+            }
+        ],
+    )
+    # curl "…/v1/pipelines/$PIPELINE_ID/leads?limit=10000&offset=0"
+    answer = leads.request("GET", f"/v1/pipelines/{pipeline}/leads?limit=10000&offset=0")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    page = answer.json()
+    assert set(page) == {"data", "pagination"}
+    assert page["pagination"] == {
+        "limit": 10000,
+        "offset": 0,
+        "total": 1,
+        "has_more": False,
+        "next_cursor": None,
+    }
+    row = page["data"][0]
+    assert set(row) == ROW_FIELDS
+    assert row["pipeline_lead_stage"] == "IMPORTED"
+    assert set(row["lead"]) == LEAD_KEYS
+    assert row["lead"]["lead_email"] == "ada@example.com"
+    assert row["lead"]["lead_company"] == "Analytical Engines"
+    assert row["lead"]["lead_custom_fields"] == {"source": "Apollo", "tier": "A"}
+    assert row["lead"]["lead_enrichment_status"] == "NOT_ENRICHED"
+
+
+def test_paging_rules(leads: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, addresses(1005))
+    page = leads.page(pipeline)
+    assert len(page["data"]) == 1000  # default
+    assert page["pagination"]["limit"] == 1000
+    assert page["pagination"]["has_more"] is True
+    assert page["pagination"]["total"] == 1005
+    for asked, clamped in [(0, 1), (-5, 1), (20_000, 10_000), (99999999999999999999999, 10_000)]:
+        assert leads.page(pipeline, limit=asked)["pagination"]["limit"] == clamped
+    last = leads.page(pipeline, limit=10, offset=1000)
+    assert len(last["data"]) == 5
+    assert last["pagination"] == {
+        "limit": 10,
+        "offset": 1000,
+        "total": 1005,
+        "has_more": False,
+        "next_cursor": None,
+    }
+    beyond = leads.page(pipeline, offset=5000)
+    assert beyond["data"] == []
+    assert beyond["pagination"]["has_more"] is False
+    for params, error in [
+        ({"offset": -1}, "offset must be >= 0"),
+        ({"offset": 2**63}, "offset must be at most 9223372036854775807"),
+        ({"offset": "abc"}, "query.offset: Input should be a valid integer"),
+        ({"limit": "1.5"}, "query.limit: Input should be a valid integer"),
+        ({"limit": ""}, "query.limit: Input should be a valid integer"),
+        ({"format": "xml"}, "query.format: Input should be 'json', 'ndjson' or 'csv'"),
+        ({"format": "ndjson", "limit": 5}, "format=ndjson streams the whole pipeline"),
+        ({"format": "csv", "offset": 0}, "format=csv streams the whole pipeline"),
+    ]:
+        answer = leads.request("GET", f"/v1/pipelines/{pipeline}/leads", params=params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json()["error"].startswith(error), answer.json()
+
+
+def test_newest_first_with_the_id_as_tiebreak(leads: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, addresses(3, domain="first.example"))
+    leads.upload(pipeline, addresses(3, domain="second.example"))
+    rows = leads.page(pipeline)["data"]
+    # The newer upload first; within one upload (one timestamp) the last row first.
+    assert emails(rows) == [
+        "user2@second.example",
+        "user1@second.example",
+        "user0@second.example",
+        "user2@first.example",
+        "user1@first.example",
+        "user0@first.example",
+    ]
+    keys = [(row["pipeline_lead_created_at"], row["pipeline_lead_id"]) for row in rows]
+    assert keys == sorted(keys, reverse=True)
+    # One upload, one timestamp: the id alone orders its rows.
+    assert len({row["pipeline_lead_created_at"] for row in rows[:3]}) == 1
+
+
+def offset_export(leads: Leads, pipeline: str, limit: int) -> list[dict[str, Any]]:
+    """The cookbook's loop: pages by offset until has_more is false."""
+    exported: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = leads.page(pipeline, limit=limit, offset=offset)
+        exported.extend(page["data"])
+        if not page["pagination"]["has_more"]:
+            return exported
+        offset += limit
+
+
+def cursor_export(leads: Leads, pipeline: str, limit: int, between: Any = None) -> list[Any]:
+    exported: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor is not None:
+            params["after"] = cursor
+        page = leads.page(pipeline, **params)
+        exported.extend(page["data"])
+        cursor = page["pagination"]["next_cursor"]
+        assert (cursor is not None) == page["pagination"]["has_more"]
+        if cursor is None:
+            return exported
+        if between is not None:
+            between()
+
+
+def test_the_cookbook_export_after_rapid_bulk_inserts(leads: Leads, pipeline: str) -> None:
+    """Six uploads milliseconds apart, each giving its 500 rows one timestamp: the offset
+    loop sees every row once (the tiebreak at work), and so does the cursor."""
+    for batch in range(6):
+        leads.upload(pipeline, addresses(500, start=batch * 500))
+    by_offset = offset_export(leads, pipeline, limit=700)
+    ids = [row["pipeline_lead_id"] for row in by_offset]
+    assert len(ids) == len(set(ids)) == 3000
+    assert sorted(emails(by_offset)) == sorted(r["email"] for r in addresses(3000))
+    assert cursor_export(leads, pipeline, limit=700) == by_offset
+
+
+def test_uploads_during_an_export_repeat_rows_by_offset_never_by_cursor(
+    leads: Leads, pipeline: str
+) -> None:
+    leads.upload(pipeline, addresses(300))
+    before = {row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 1000)}
+    uploads = iter(range(1, 100))
+
+    def another_client_uploads() -> None:
+        batch = next(uploads)
+        leads.upload(pipeline, addresses(25, start=10_000 * batch))
+
+    # The offset loop, with 25 leads uploaded between its pages: each upload pushes the
+    # rows down by 25, so each next page starts with 25 rows the last page had.
+    exported: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = leads.page(pipeline, limit=100, offset=offset)
+        exported.extend(page["data"])
+        if not page["pagination"]["has_more"]:
+            break
+        offset += 100
+        another_client_uploads()
+    ids = [row["pipeline_lead_id"] for row in exported]
+    repeated = len(ids) - len(set(ids))
+    assert repeated > 0
+    assert before <= set(ids)  # no gaps: every row that was there is in the export
+
+    # The cursor walk, uploads between its pages all the same: every row that was there
+    # when it began, each once, none of those added since (they sort above the cursor).
+    leads.upload(pipeline, addresses(5, start=900_000))
+    start = {row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 10_000)}
+    walked = cursor_export(leads, pipeline, limit=100, between=another_client_uploads)
+    walked_ids = [row["pipeline_lead_id"] for row in walked]
+    assert len(walked_ids) == len(set(walked_ids))
+    assert set(walked_ids) == start
+
+
+def test_a_cursor_walk_while_another_client_keeps_uploading(leads: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, addresses(2000))
+    before = [row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 10_000)]
+    stop = threading.Event()
+
+    def keep_uploading() -> int:
+        sent = 0
+        with httpx.Client(base_url=str(leads.client.base_url), timeout=60) as client:
+            uploader = Leads(client, leads.key)
+            while not stop.is_set():
+                uploader.upload(pipeline, addresses(50, start=100_000 + sent))
+                sent += 50
+        return sent
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        uploader = pool.submit(keep_uploading)
+        try:
+            walked = cursor_export(leads, pipeline, limit=150)
+        finally:
+            stop.set()
+        sent = uploader.result()
+    ids = [row["pipeline_lead_id"] for row in walked]
+    assert len(ids) == len(set(ids))
+    # Everything that was there, in order, after whatever landed before the first page.
+    assert ids[len(ids) - len(before) :] == before
+    assert sent > 0
+
+
+def test_cursor_errors(leads: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, addresses(3))
+    cursor = leads.page(pipeline, limit=1)["pagination"]["next_cursor"]
+    elsewhere = leads.create_pipeline("elsewhere")["pipeline_id"]
+    leads.upload(elsewhere, addresses(3, start=10))
+    unknown = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    message = "after: not a cursor of this pipeline's listing (use pagination.next_cursor)"
+    for path, params in [
+        (pipeline, {"after": "nope"}),
+        (pipeline, {"after": "!" * 22}),
+        (pipeline, {"after": ""}),
+        (pipeline, {"after": "x" * 5000}),
+        (pipeline, {"after": unknown}),
+        (elsewhere, {"after": cursor}),  # a cursor of another pipeline
+        (pipeline, {"after": unknown, "format": "ndjson"}),
+    ]:
+        answer = leads.request("GET", f"/v1/pipelines/{path}/leads", params=params)
+        assert answer.status_code == 400, answer.text
+        assert answer.json() == {"error": message}
+    both = leads.request(
+        "GET", f"/v1/pipelines/{pipeline}/leads", params={"after": cursor, "offset": 0}
+    )
+    assert both.status_code == 400
+    assert both.json()["error"].startswith("offset and after cannot be combined")
+
+
+def test_ndjson_and_csv_export_the_whole_pipeline(leads: Leads, pipeline: str) -> None:
+    """Past one export batch (5,000 rows), in the listing's order, with what the rows hold."""
+    rows = addresses(5_200)
+    rows[-1] = {
+        "email": "ada@example.com",
+        "first_name": 'Ada, "the" Countess',
+        "custom_fields": {"source": "Apollo", "note": "line\nbreak"},
+    }
+    leads.upload(pipeline, rows[:2600])
+    leads.upload(pipeline, rows[2600:])
+    pages = offset_export(leads, pipeline, 10_000)
+
+    answer = leads.request("GET", f"/v1/pipelines/{pipeline}/leads", params={"format": "ndjson"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/x-ndjson"
+    assert answer.headers["content-disposition"] == (
+        f'attachment; filename="pipeline-{pipeline}.ndjson"'
+    )
+    lines = answer.text.splitlines()
+    assert [json.loads(line) for line in lines] == pages
+
+    answer = leads.request("GET", f"/v1/pipelines/{pipeline}/leads", params={"format": "csv"})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/csv; charset=utf-8"
+    table = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(table) == 5_200
+    assert list(table[0]) == [
+        "pipeline_lead_id",
+        "pipeline_lead_stage",
+        "pipeline_lead_email_validation_status",
+        "pipeline_lead_email_validation",
+        "pipeline_lead_created_at",
+        "lead_id",
+        "lead_email",
+        *(f"lead_{name}" for name in LEAD_FIELDS),
+        "lead_custom_fields",
+        "lead_enrichment_status",
+        "lead_created_at",
+        "lead_updated_at",
+    ]
+    assert [row["pipeline_lead_id"] for row in table] == [r["pipeline_lead_id"] for r in pages]
+    ada = table[0]  # the last row uploaded lists first
+    assert ada["lead_email"] == "ada@example.com"
+    assert ada["lead_first_name"] == 'Ada, "the" Countess'
+    assert json.loads(ada["lead_custom_fields"]) == {"source": "Apollo", "note": "line\nbreak"}
+    assert ada["lead_last_name"] == ""  # null is an empty cell
+    assert ada["pipeline_lead_created_at"] == pages[0]["pipeline_lead_created_at"]
+
+    # `after` resumes an export where a page (or a broken download) ended.
+    cursor = leads.page(pipeline, limit=5_100)["pagination"]["next_cursor"]
+    rest = leads.request(
+        "GET", f"/v1/pipelines/{pipeline}/leads", params={"format": "ndjson", "after": cursor}
+    )
+    assert [json.loads(line) for line in rest.text.splitlines()] == pages[5_100:]
+
+
+@pytest.mark.parametrize("format", ["ndjson", "csv"])
+def test_exports_of_an_empty_pipeline(leads: Leads, pipeline: str, format: str) -> None:
+    answer = leads.request("GET", f"/v1/pipelines/{pipeline}/leads", params={"format": format})
+    assert answer.status_code == 200
+    if format == "csv":
+        assert answer.text.startswith("pipeline_lead_id,")
+        assert answer.text.count("\n") == 1
+    else:
+        assert answer.text == ""
+
+
+def jq_batch(offset: int) -> bytes:
+    """What `jq -n --argjson o $offset '[range($o; $o+4000) | {email: …}]'` prints."""
+    rows = [{"email": f"user{n}@stresstest.example"} for n in range(offset, offset + 4000)]
+    return json.dumps(rows, indent=2).encode() + b"\n"
+
+
+def test_the_cookbook_upload_of_20000_then_the_export_recipe(leads: Leads, pipeline: str) -> None:
+    """ "Upload 20,000 leads" (its upload part: five `--data-binary @-` calls of 4,000),
+    then "Export every lead in a pipeline as JSON", both as the cookbook writes them."""
+    for offset in (0, 4000, 8000, 12000, 16000):
+        answer = leads.request(
+            "POST",
+            f"/v1/pipelines/{pipeline}/leads",
+            headers={"Content-Type": "application/json"},
+            content=jq_batch(offset),
+        )
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["created"] == 4000
+    assert leads.pipeline(pipeline)["total_leads"] == 20_000
+
+    exported: list[str] = []  # all-leads.ndjson
+    offset = 0
+    while True:
+        page = leads.request(
+            "GET", f"/v1/pipelines/{pipeline}/leads?limit=10000&offset={offset}"
+        ).json()
+        exported.extend(json.dumps(row) for row in page["data"])
+        if page["pagination"]["has_more"] is not True:
+            break
+        offset += 10000
+    assert offset == 10000  # two pages
+    rows = [json.loads(line) for line in exported]
+    assert len({row["pipeline_lead_id"] for row in rows}) == len(rows) == 20_000
+    assert emails(rows)[0] == "user19999@stresstest.example"
+    assert emails(rows)[-1] == "user0@stresstest.example"
