@@ -105,6 +105,8 @@ def run(server: BenchServer, emails: list[str], repeat: int) -> list[float]:
                 progress = client.get(path).json()
             wall = time.perf_counter() - started
             record = client.get(f"/v1/validation/jobs/{job['job_id']}").json()
+            if progress["status"] != "COMPLETED":
+                sys.stderr.write("".join(server.output)[-6000:])
             assert progress["status"] == "COMPLETED", record
             assert progress["processed_leads"] == len(emails), progress
             rates.append(len(emails) / wall)

@@ -194,6 +194,16 @@ def test_validated_leads_are_skipped_unless_forced(validating: Api) -> None:
     pipeline = api.ok(api.get(f"/v1/pipelines/{pipeline_id}"))
     assert (pipeline["validated_leads"], pipeline["valid_emails"]) == (2, 1)
     assert pipeline["invalid_emails"] == 1
+    # Forced again, with the same verdicts: nothing moves.
+    same = api.ok(
+        api.post(
+            "/v1/validation/start",
+            {"pipeline_id": pipeline_id, "service": "BOUNCEBAN", "force": True},
+        ),
+        202,
+    )
+    assert wait(api, same["job_id"])["status"] == "COMPLETED"
+    assert api.ok(api.get(f"/v1/pipelines/{pipeline_id}")) == pipeline
 
 
 def test_cancel_and_the_job_record(validating: Api) -> None:

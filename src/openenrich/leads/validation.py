@@ -169,11 +169,11 @@ class Validate:
         if changes:
             await session.execute(_SET_VERDICT, changes)
         for pipeline_id, counts in sorted(moved.items()):
-            await session.execute(
-                _pipelines.update()
-                .where(_pipelines.c.id == pipeline_id)
-                .values({name: _pipelines.c[name] + n for name, n in counts.items() if n})
-            )
+            changed = {name: _pipelines.c[name] + n for name, n in counts.items() if n}
+            if changed:  # a forced run that found the same verdicts moves nothing
+                await session.execute(
+                    _pipelines.update().where(_pipelines.c.id == pipeline_id).values(changed)
+                )
 
     @staticmethod
     async def _rows(session: AsyncSession, done: Sequence[jobs.Outcome]) -> dict[str, list[Any]]:
