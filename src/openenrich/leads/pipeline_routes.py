@@ -83,7 +83,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "array",
                     "items": LeadIn.model_json_schema(),
-                    "description": "Up to 25,000 leads (4 MB); only email is required",
+                    "description": "Only email is required; at most 25,000 leads, 4 MiB (defaults)",
                 }
             }
         },
