@@ -120,6 +120,7 @@ def mount(app: FastAPI, prefix: str, view: JobView[Any], tenant: Tenant) -> None
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Response:
         on = feeds(request)
+        owner = {"org_id": tenant.org_id, "environment": tenant.environment.value}
         key = idempotency(idempotency_key, body.model_dump(exclude={"stream"}))
 
         async def make(session: AsyncSession) -> str:
@@ -131,8 +132,12 @@ def mount(app: FastAPI, prefix: str, view: JobView[Any], tenant: Tenant) -> None
             await service.append_event(session, on.hub, job_id, "created", created)
             return job_id
 
-        job_id, new = await create_once(on.database, on.hub, view, tenant, key, make)
-        return await on.answer(view, tenant, job_id, 201 if new else 200, stream=body.stream)
+        async def describe(session: AsyncSession, job_id: str) -> dict[str, Any]:
+            found = (await session.execute(_READ, {"id": job_id, "kind": view.kind, **owner})).one()
+            return {"id": found.id, "state": public(found.status)}
+
+        created = await create_once(on.database, on.hub, view, tenant, key, make, describe)
+        return on.answer(view, created, stream=body.stream, status_code=201)
 
     @app.get(prefix + "/{job_id}")
     async def read(

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import bindparam, select
@@ -33,6 +33,8 @@ from openenrich.jobs.models import IdempotencyKey, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
 from openenrich.tenancy.tenant import Tenant
+
+R = TypeVar("R")
 
 _keys = table(IdempotencyKey)
 _jobs = table(Job)
@@ -68,6 +70,16 @@ def idempotency(key: str | None, request: dict[str, Any]) -> Idempotency | None:
 
 
 Create = Callable[[AsyncSession], Awaitable[str]]
+# The answer to the creating request, read in the transaction that decided it: a worker
+# may take a new job the moment it is committed, and the answer shows it as created.
+Describe = Callable[[AsyncSession, str], Awaitable[R]]
+
+
+@dataclass(frozen=True, slots=True)
+class Created(Generic[R]):
+    job_id: str
+    new: bool  # False: an earlier request with the same key made it
+    resource: R  # what `describe` read before the commit
 
 
 async def create_once(
@@ -77,31 +89,35 @@ async def create_once(
     tenant: Tenant,
     idempotency: Idempotency | None,
     create: Create,
-) -> tuple[str, bool]:
+    describe: Describe[R],
+) -> Created[R]:
     """Commit the job `create(session)` makes (it returns the job's id) with its key, or,
-    when the key was sent before, nothing: the earlier job's id. Returns the id and
-    whether the job is new."""
+    when the key was sent before, nothing: the earlier job."""
     async with database.session() as session:
         if idempotency is not None:
             found = await _replay(session, hub, view, tenant, idempotency)
             if found is not None:
-                await session.commit()
-                return found, False
+                return await _decided(session, found, False, describe)
         job_id = await create(session)
         if idempotency is None:
-            await session.commit()
-            return job_id, True
+            return await _decided(session, job_id, True, describe)
         try:
             await _remember(session, tenant, idempotency, job_id)
-            await session.commit()
+            return await _decided(session, job_id, True, describe)
         except IntegrityError:
             await session.rollback()  # a request with the same key committed first
             found = await _replay(session, hub, view, tenant, idempotency)
             if found is None:
                 raise
-            await session.commit()
-            return found, False
-        return job_id, True
+            return await _decided(session, found, False, describe)
+
+
+async def _decided(
+    session: AsyncSession, job_id: str, new: bool, describe: Describe[R]
+) -> Created[R]:
+    resource = await describe(session, job_id)
+    await session.commit()
+    return Created(job_id, new, resource)
 
 
 async def _replay(

@@ -26,6 +26,7 @@ from openenrich.db import Database
 from openenrich.http.params import INT64_MAX, event_id
 from openenrich.http.responses import JSONBody
 from openenrich.jobs import queries
+from openenrich.jobs.idempotency import Created
 from openenrich.jobs.models import TERMINAL
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
@@ -101,15 +102,15 @@ class Feeds:
         await view.read(self.database, tenant, job_id)
         return self.stream(view, job_id, after)
 
-    async def answer(
-        self, view: JobView[Any], tenant: Tenant, job_id: str, status_code: int, *, stream: bool
+    def answer(
+        self, view: JobView[Any], created: Created[Any], *, stream: bool, status_code: int = 202
     ) -> Response:
-        """What a request that created (or replayed) a job gets: the job's resource, or,
-        when it asked to stream, its event stream from the first event (status 200, the
-        only one EventSource clients accept)."""
+        """What a request that created (`status_code`) or replayed (200) a job gets: the
+        job's resource as its creation left it, or, when it asked to stream, its event
+        stream from the first event (status 200, the only one EventSource clients accept)."""
         if stream:
-            return self.stream(view, job_id, after=0)
-        return JSONBody(await view.read(self.database, tenant, job_id), status_code=status_code)
+            return self.stream(view, created.job_id, after=0)
+        return JSONBody(created.resource, status_code=status_code if created.new else 200)
 
     def stream(self, view: JobView[Any], job_id: str, after: int) -> StreamingResponse:
         """The event stream of a job the caller has already found to be the tenant's."""

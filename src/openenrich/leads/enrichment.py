@@ -149,10 +149,13 @@ async def start(
         await fields.remember_keys(session, tenant, written)
         return job_id
 
-    job_id, created = await create_once(database, hub, ENRICHMENT.view, tenant, idempotency, create)
-    record = await jobs.read_record(database, ENRICHMENT, tenant, job_id)
-    assert isinstance(record, EnrichmentJob)
-    return record, created
+    async def describe(session: AsyncSession, job_id: str) -> EnrichmentJob:
+        record = await jobs.record_in(session, ENRICHMENT, tenant, job_id)
+        assert isinstance(record, EnrichmentJob)
+        return record
+
+    made = await create_once(database, hub, ENRICHMENT.view, tenant, idempotency, create, describe)
+    return made.resource, made.new
 
 
 # -- running -------------------------------------------------------------------------------------

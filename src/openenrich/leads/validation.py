@@ -86,10 +86,13 @@ async def start(
     async def create(session: AsyncSession) -> str:
         return await jobs.create(session, hub, VALIDATION, tenant, chosen, service, config)
 
-    job_id, created = await create_once(database, hub, VALIDATION.view, tenant, idempotency, create)
-    record = await jobs.read_record(database, VALIDATION, tenant, job_id)
-    assert isinstance(record, ValidationJob)
-    return record, created
+    async def describe(session: AsyncSession, job_id: str) -> ValidationJob:
+        record = await jobs.record_in(session, VALIDATION, tenant, job_id)
+        assert isinstance(record, ValidationJob)
+        return record
+
+    made = await create_once(database, hub, VALIDATION.view, tenant, idempotency, create, describe)
+    return made.resource, made.new
 
 
 _pipeline_leads = table(PipelineLead)

@@ -100,12 +100,10 @@ async def create_run(
     # `stream` shapes the answer, not the run: a retry may ask for either.
     key = idempotency(idempotency_key, body.model_dump(exclude_unset=True, exclude={"stream"}))
     new = service.NewRun(body.message, body.workflow, body.thread_id, body.metadata)
-    run_id, created = await service.create_or_replay(
+    created = await service.create_or_replay(
         database(request), hub_of(request), principal, new, key, limits_of(request)
     )
-    return await feeds_of(request).answer(
-        service.RUNS, principal.tenant, run_id, 202 if created else 200, stream=body.stream
-    )
+    return feeds_of(request).answer(service.RUNS, created, stream=body.stream)
 
 
 @router.get(

@@ -18,7 +18,7 @@ from openenrich.db import Database, table
 from openenrich.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from openenrich.ids import new_id, utcnow
 from openenrich.jobs import service as jobs
-from openenrich.jobs.idempotency import Idempotency, create_once
+from openenrich.jobs.idempotency import Created, Idempotency, create_once
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
@@ -296,10 +296,10 @@ async def create_or_replay(
     new: NewRun,
     idempotency: Idempotency | None,
     limits: Limits,
-) -> tuple[str, bool]:
+) -> Created[RunOut]:
     """A new run, committed, or the run an earlier request with the same Idempotency-Key
-    made (an interrupted one queued again): its id, and whether it is new. A replay is
-    not counted against the key's limits."""
+    made (an interrupted one queued again). A replay is not counted against the key's
+    limits."""
 
     async def create(session: AsyncSession) -> str:
         await limit(limits.limiter, f"runs-create:{principal.key_id}", limits.per_minute, 60)
@@ -310,7 +310,10 @@ async def create_or_replay(
             )
         return await create_run(session, hub, principal, new)
 
-    return await create_once(database, hub, RUNS, principal.tenant, idempotency, create)
+    async def describe(session: AsyncSession, run_id: str) -> RunOut:
+        return await resource(session, principal.tenant, run_id)
+
+    return await create_once(database, hub, RUNS, principal.tenant, idempotency, create, describe)
 
 
 async def create_run(session: AsyncSession, hub: JobHub, principal: Principal, new: NewRun) -> str:
