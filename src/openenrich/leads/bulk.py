@@ -49,11 +49,15 @@ def stored_time(session: AsyncSession, column: Column[Any], moment: datetime) ->
 async def existing_keys(session: AsyncSession, tenant: Tenant, keys: Sequence[str]) -> set[str]:
     """Which of `keys` (normalised addresses) the tenant's account already has."""
     if _dialect(session).name == "postgresql":
+        # One index probe per key (LATERAL … LIMIT 1): given `IN (…)`, the planner, which
+        # guesses 100 rows for a JSON array, hashes the keys and scans every lead of
+        # the account (1.3 s for 4,000 keys over 20,000 leads).
         rows = await session.execute(
             text(
-                "SELECT email_key FROM leads WHERE org_id = :org_id "
-                "AND environment = :environment AND email_key IN "
-                "(SELECT json_array_elements_text(CAST(:keys AS json)))"
+                "SELECT found.email_key "
+                "FROM json_array_elements_text(CAST(:keys AS json)) AS k(key) "
+                "CROSS JOIN LATERAL (SELECT email_key FROM leads WHERE org_id = :org_id "
+                "AND environment = :environment AND email_key = k.key LIMIT 1) AS found"
             ),
             {
                 "org_id": tenant.org_id,

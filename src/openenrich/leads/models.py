@@ -148,18 +148,22 @@ class PipelineLead(TenantMixin, Base):
 
     __tablename__ = "pipeline_leads"
     __table_args__ = (
-        UniqueConstraint("pipeline_id", "lead_id"),
+        # Also the index of "the pipelines of a lead" (validation by lead ids).
+        UniqueConstraint("lead_id", "pipeline_id"),
         Index(None, "pipeline_id", "created_at", "id"),
-        Index(None, "lead_id"),
     )
 
+    # Uploads write these rows by the thousand, in the transaction that writes their
+    # leads, and on PostgreSQL each foreign key costs a lookup per row: 15-40 ms per
+    # 4,000, half the insert. So only the pipeline's key is declared (it cascades a
+    # pipeline's deletion); the organisation is the pipeline's, and the lead is the one
+    # the same upload just inserted (no lead is ever deleted).
+    org_id: Mapped[str] = mapped_column(String(40))
     id: Mapped[str] = mapped_column(String(UUID_LENGTH), primary_key=True)
     pipeline_id: Mapped[str] = mapped_column(
         String(UUID_LENGTH), ForeignKey("lead_pipelines.id", ondelete="CASCADE")
     )
-    lead_id: Mapped[str] = mapped_column(
-        String(UUID_LENGTH), ForeignKey("leads.id", ondelete="CASCADE")
-    )
+    lead_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
     stage: Mapped[str] = mapped_column(String(16), default="IMPORTED")
     # VALID, INVALID, RISKY, UNKNOWN; None until validated.
     email_validation_status: Mapped[str | None] = mapped_column(String(8))
