@@ -1,6 +1,6 @@
 """Lead pipelines: the reference's cookbook at its own scale, against a live server.
 
-    .venv/bin/python bench/leads.py [--runs 5] [--parts upload,export]
+    .venv/bin/python bench/leads.py [--runs 5] [--parts upload,export,enrich,validate]
                                     [--postgres | --database-url postgresql://…]
 
 - upload: 20,000 leads in 5 sequential `POST /v1/pipelines/{id}/leads` of 4,000 (the
@@ -15,9 +15,13 @@ Each run starts a server on a new database (with `--postgres`, a new database on
 PostgreSQL of OPENENRICH_TEST_DATABASE_URL, dropped afterwards); each figure is the
 median over the runs.
 
-Other parts of the surface join as functions of the same shape in PARTS (a job over the
-freshest 1,000 leads, a validation run), each taking the server, a key and the pipeline
-the upload made.
+- enrich: bench/lead_enrichment.py, an AI_COLUMN job over 1,000 leads against a fake model
+  answering in 100 ms (target: within 1.2x of 1,000 x 0.1 s / concurrency).
+- validate: bench/lead_validation.py, a BOUNCEBAN job over 10,000 leads against loopback
+  DNS and SMTP servers (target: >= 1,000 addresses/s).
+
+The jobs' parts are scripts of their own (each starts the fake servers it needs), run
+after the others on the same backend; run them alone for their options.
 """
 
 from __future__ import annotations
@@ -27,10 +31,13 @@ import contextlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -143,6 +150,9 @@ PARTS: dict[str, Callable[[Context, Run], None]] = {
     "upload": upload,
     "export": export,
 }
+# The jobs' benches, run after those above as scripts of their own (each starts the servers
+# it measures against: the fake model; the DNS and SMTP servers), on the same backend.
+JOB_PARTS = {"enrich": "lead_enrichment.py", "validate": "lead_validation.py"}
 
 
 @contextlib.contextmanager
@@ -163,7 +173,8 @@ def postgres_database(server_url: str) -> Iterator[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--parts", default=",".join(PARTS), help=f"of {', '.join(PARTS)}")
+    known = [*PARTS, *JOB_PARTS]
+    parser.add_argument("--parts", default=",".join(known), help=f"of {', '.join(known)}")
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -172,13 +183,36 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="sqlite:///PATH or postgresql://…")
     args = parser.parse_args()
     parts = [name.strip() for name in args.parts.split(",") if name.strip()]
-    unknown = [name for name in parts if name not in PARTS]
+    unknown = [name for name in parts if name not in known]
     if unknown:
-        parser.error(f"unknown parts {unknown}; known: {list(PARTS)}")
+        parser.error(f"unknown parts {unknown}; known: {known}")
 
     if args.postgres and not os.environ.get("OPENENRICH_TEST_DATABASE_URL"):
         parser.error("--postgres needs OPENENRICH_TEST_DATABASE_URL")
     backend = "postgresql" if args.postgres else (args.database_url or "sqlite").split(":")[0]
+    served = [name for name in parts if name in PARTS]
+    if served:
+        measure(args, backend, served)
+    for name in parts:
+        if name in JOB_PARTS:
+            job_bench(args, JOB_PARTS[name])
+
+
+def job_bench(args: argparse.Namespace, script: str) -> None:
+    print(f"\n{script}:", flush=True)
+    with contextlib.ExitStack() as stack:
+        database_url = args.database_url
+        if args.postgres:
+            database_url = stack.enter_context(
+                postgres_database(os.environ["OPENENRICH_TEST_DATABASE_URL"])
+            )
+        command = [sys.executable, str(Path(__file__).with_name(script))]
+        if database_url:
+            command += ["--database-url", database_url]
+        subprocess.run(command, check=True)
+
+
+def measure(args: argparse.Namespace, backend: str, parts: list[str]) -> None:
     runs: list[Run] = []
     for number in range(args.runs):
         # A server on a new database each run: every run uploads into the same empty
