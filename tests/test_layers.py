@@ -57,7 +57,7 @@ PLATFORM = (
     "enrichers",
 )
 # The API surfaces: they import core and platform, never one another.
-SURFACES = frozenset({"streams", "verify", "leads"})
+SURFACES = frozenset({"streams", "verify", "leads", "entities"})
 # They put the server together, so they may import anything.
 ASSEMBLERS = frozenset({"app", "background", "components", "cli", "__main__"})
 # Modules inside a lower package that assemble too, and why.

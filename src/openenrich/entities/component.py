@@ -1,0 +1,8 @@
+"""The entity-enrichment surface: its routes, its tables, its jobs."""
+
+from __future__ import annotations
+
+from openenrich.component import Component
+from openenrich.entities import models
+
+COMPONENT = Component(name="entities", models=models)
