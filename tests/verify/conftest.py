@@ -6,6 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.mail import DnsServer, Zone
+from helpers.mailnet import RECORDS
 from helpers.server import LiveServer
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
@@ -56,8 +58,17 @@ def serve(settings: Settings, **changes: Any) -> LiveServer:
 
 
 @pytest.fixture
-def fast_settings(settings: Settings) -> Settings:
-    """Short heartbeats and polls, private URLs allowed (receivers run on loopback)."""
+def mail_dns() -> Iterator[DnsServer]:
+    """The email verifier's DNS, on loopback: the zone of helpers/mailnet.py, where every
+    other name does not exist. A run's email checks ask it, never the internet."""
+    with DnsServer(Zone(RECORDS)) as dns:
+        yield dns
+
+
+@pytest.fixture
+def fast_settings(settings: Settings, mail_dns: DnsServer) -> Settings:
+    """Short heartbeats and polls, private URLs allowed (receivers run on loopback), DNS
+    for email checks at `mail_dns` (the SMTP probe off, as by default)."""
     return settings.model_copy(
         update={
             "sse_heartbeat_seconds": 0.3,
@@ -65,6 +76,9 @@ def fast_settings(settings: Settings) -> Settings:
             "allow_private_urls": True,
             "webhook_retry_delays": [0.1, 0.1, 0.1],
             "webhook_timeout_seconds": 2.0,
+            "email_dns_nameservers": ["127.0.0.1"],
+            "email_dns_port": mail_dns.port,
+            "email_dns_timeout_seconds": 0.5,
         }
     )
 

@@ -7,15 +7,24 @@ import asyncio
 import httpx
 import pytest
 
-from openenrich.verify.tools import REGISTRY, ToolEnv, ToolResult, check_phone
+from openenrich.config import Settings
+from openenrich.email.pool import SmtpPool
+from openenrich.verify.tools import REGISTRY, ToolEnv, ToolFunction, ToolResult, check_phone
+
+
+def run(tool: ToolFunction, value: str) -> ToolResult:
+    """One check, with what a worker gives it (these tools use only the HTTP client)."""
+
+    async def work() -> ToolResult:
+        settings = Settings()
+        async with httpx.AsyncClient() as http:
+            return await tool(value, ToolEnv(http, settings, SmtpPool.from_settings(settings)))
+
+    return asyncio.run(work())
 
 
 def phone(value: str) -> ToolResult:
-    async def work() -> ToolResult:
-        async with httpx.AsyncClient() as http:
-            return await check_phone(value, ToolEnv(http))
-
-    return asyncio.run(work())
+    return run(check_phone, value)
 
 
 def test_a_valid_phone_has_its_line_type_carrier_and_region() -> None:
@@ -40,7 +49,8 @@ def test_every_tool_keeps_its_name_kind_price_and_description() -> None:
         "uan_verification": "uan 1.5 Indian UAN (EPFO): format",
         "vehicle_rc_verification": "vehicle_rc 1.5 Indian vehicle registration: format and state",
         "mobile_verification": "phone 1.0 Phone number: numbering plan, line type, carrier",
-        "email_verification": "email 0.5 Email address: syntax",
+        "email_verification": "email 0.5 Email address: syntax, mail servers, lists, SMTP probe "
+        "if enabled",
         "ein_verification": "ein 1.0 US EIN: format and issuing campus",
         "iban_verification": "iban 1.0 IBAN: country format and checksum",
         "vat_verification": "vat 1.0 EU VAT number: country format and checksum",
@@ -106,8 +116,4 @@ STDNUM_CHECKS = {
 
 @pytest.mark.parametrize(("tool", "value"), list(STDNUM_CHECKS))
 def test_python_stdnum_checks(tool: str, value: str) -> None:
-    async def work() -> ToolResult:
-        async with httpx.AsyncClient() as http:
-            return await REGISTRY[tool].run(value, ToolEnv(http))
-
-    assert asyncio.run(work()) == STDNUM_CHECKS[tool, value]
+    assert run(REGISTRY[tool].run, value) == STDNUM_CHECKS[tool, value]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.billing import service as billing
 from openenrich.config import Settings
+from openenrich.email.pool import SmtpPool
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs.worker import JobContext
 from openenrich.json_output import json_values
@@ -118,7 +119,8 @@ async def execute_run(ctx: JobContext) -> None:
         upcoming: Upcoming | None = await _begin(ctx, session, run.id, 0, tasks)
 
     assert ctx.http is not None, "the worker gives jobs an HTTP client"
-    env = ToolEnv(http=ctx.http)
+    assert ctx.parts is not None, "the worker gives jobs the process's parts"
+    env = ToolEnv(http=ctx.http, settings=settings, smtp=ctx.parts.get(SmtpPool))
     while upcoming is not None:
         result = await _run_tool(upcoming, env)
         async with ctx.transaction() as session:

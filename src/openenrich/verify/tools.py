@@ -7,8 +7,9 @@ same way a plugin would:
     async def check_pan(value: str, env: ToolEnv) -> ToolResult: ...
 
 The built-ins here work offline on the identifier itself (formats, checksums, numbering
-plans) or fetch a public web page; registry lookups against government or bureau data
-come with the verification-engine work.
+plans), fetch a public web page, or ask our email verification engine (`email/`);
+registry lookups against government or bureau data come with the verification-engine
+work.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 
 import httpx
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from phonenumbers import number_type
 from stdnum import iban as stdnum_iban
 from stdnum.eu import vat as stdnum_vat
@@ -34,6 +34,10 @@ from stdnum.in_ import aadhaar as stdnum_aadhaar
 from stdnum.in_ import gstin as stdnum_gstin
 from stdnum.us import ein as stdnum_ein
 
+from openenrich.config import Settings
+from openenrich.email.pool import SmtpPool
+from openenrich.email.verdict import Mode, Verdict
+from openenrich.email.verifier import EmailVerifier, Verification
 from openenrich.web.guard import UnsafeURL
 
 
@@ -46,10 +50,14 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True)
 class ToolEnv:
-    """What tools may use: `http` is a shared client that reaches only what the SSRF guard
-    allows (`web.client.guarded_client`)."""
+    """What tools may use, each taking what it needs: `http` is a shared client that
+    reaches only what the SSRF guard allows (`web.client.guarded_client`); `settings` the
+    server's; `smtp` the process's SMTP connections (`email.pool.SmtpPool`), shared with
+    every other run and validation job so their limits hold for all of them."""
 
     http: httpx.AsyncClient
+    settings: Settings
+    smtp: SmtpPool
 
 
 ToolFunction = Callable[[str, ToolEnv], Awaitable[ToolResult]]
@@ -298,17 +306,71 @@ async def check_phone(value: str, env: ToolEnv) -> ToolResult:
     )
 
 
-@register("email_verification", kind="email", price="0.5", description="Email address: syntax")
+@register(
+    "email_verification",
+    kind="email",
+    price="0.5",
+    description="Email address: syntax, mail servers, lists, SMTP probe if enabled",
+)
 async def check_email(value: str, env: ToolEnv) -> ToolResult:
-    try:
-        checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as error:
-        return bad(f"Email {value} is not valid: {_reason(error)}.", valid=False)
-    return ok(
-        f"Email {checked.normalized} is well formed.",
-        normalized=checked.normalized,
-        domain=checked.domain,
-    )
+    """The engine's verdict (docs/email-verification.md): the probe first and the heuristic
+    where it cannot tell (hybrid) when the operator enabled the probe, else the heuristic
+    (syntax, DNS, lists). One verifier per call: its DNS answers and catch-all tests are
+    one run's, as a validation job's are."""
+    mode = Mode.HYBRID if env.settings.email_probe_enabled else Mode.HEURISTIC
+    async with EmailVerifier(env.settings, env.smtp) as verifier:
+        verification = await verifier.verify(value, mode)
+    return email_result(verification)
+
+
+# A RISKY verdict's reasons: (the observation's key, how the summary names it).
+EMAIL_RISKS = (
+    ("catch_all", "a catch-all domain (its mail server accepts any address)"),
+    ("disposable", "a disposable address"),
+    ("role", "a role account"),
+)
+
+
+def email_result(verification: Verification) -> ToolResult:
+    """A verdict as the check's result: INVALID fails, VALID and RISKY succeed (the risks
+    named), UNKNOWN is not_found (unbilled: nothing was learned). The output is the
+    engine's observations, and the risks."""
+    v = verification
+    observed = v.as_dict()
+    risks = [key for key, _ in EMAIL_RISKS if observed[key]]
+    output = {**observed, "risks": risks}
+    address = v.parsed.normalized if v.parsed else v.address
+    servers, smtp = v.servers, v.smtp
+    if v.verdict is Verdict.INVALID:
+        if v.parsed is None:
+            why = f"is not valid: {(v.syntax_reason or 'bad syntax').strip().rstrip('.')}"
+        elif servers is not None and not servers.found:
+            why = f"has no mail domain: {servers.reason}"
+        else:
+            assert smtp is not None  # refused at RCPT TO: the rest is decided before
+            reply = " ".join(str(part) for part in (smtp.code, smtp.message) if part)
+            why = f"has no mailbox: its mail server {smtp.host} refused it ({reply})"
+        return bad(f"Email {address} {why}.", **output)
+    if v.verdict is Verdict.UNKNOWN:
+        if servers is not None and not servers.found:
+            reason = servers.reason or servers.status
+        else:
+            reason = (smtp.reason if smtp else None) or "the mail server would not say"
+        return ToolResult("not_found", f"Email {address} could not be checked: {reason}.", output)
+    if v.verdict is Verdict.RISKY:
+        named = [words for key, words in EMAIL_RISKS if observed[key]]
+        return ok(f"Email {address} is risky: {', '.join(named)}.", **output)
+    if v.decided_by is Mode.PROBE:
+        assert smtp is not None
+        return ok(f"Email {address} is deliverable: {smtp.host} accepts the mailbox.", **output)
+    # The heuristic's VALID: mail to the domain can be delivered; the mailbox is unconfirmed.
+    assert servers is not None
+    summary = f"Email {address} is at a domain that receives mail ({servers.hosts[0]})"
+    if smtp is not None and smtp.status == "inconclusive":
+        summary += f"; the SMTP probe could not confirm the mailbox ({smtp.reason or 'no answer'})"
+    elif smtp is not None and smtp.status == "accepted":
+        summary += "; its mail server accepts it, but may accept any address"
+    return ok(summary + ".", **output)
 
 
 @register(
