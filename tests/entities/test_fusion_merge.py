@@ -219,6 +219,7 @@ def test_only_the_disputed_field_goes_to_the_arbiter(
         "type": "object",
         "properties": {
             "employees": {
+                "type": "integer",
                 "enum": [5600, 5800],
                 "description": "Headcount, latest annual report",
             }

@@ -256,7 +256,8 @@ async def arbitrate(
     lines = []
     for f in fields:
         described = _description(schema_fragment, f.path)
-        properties[f.name] = {"enum": [c.value for c in f.candidates]}
+        values = [c.value for c in f.candidates]
+        properties[f.name] = {**_json_type(values), "enum": values}
         if described:
             properties[f.name]["description"] = described
         lines.append(f"- {f.name}" + (f": {described}" if described else ""))
@@ -306,6 +307,29 @@ async def fuse_entity(
     fused = fusion.settle(chosen)
     fused.arbitration = result
     return fused
+
+
+def _json_type(values: list[Any]) -> dict[str, str]:
+    """`type` for an enum whose values share one (some providers want it beside `enum`)."""
+    kinds: set[str] = set()
+    for value in values:
+        kind = _TYPES.get(type(value))
+        if kind is None:
+            return {}
+        kinds.add(kind)
+    if len(kinds) == 1:
+        return {"type": kinds.pop()}
+    return {"type": "number"} if kinds == {"integer", "number"} else {}
+
+
+_TYPES = {
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
 
 
 # -- the parts -----------------------------------------------------------------------------
