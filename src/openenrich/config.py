@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(default=30.0, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)
+    job_events_retention_days: int = Field(default=30, ge=1)
 
     # Verification runs.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
