@@ -19,7 +19,7 @@ from openenrich.email.pool import SmtpPool
 from openenrich.entities.component import COMPONENT as ENTITIES
 from openenrich.http import system
 from openenrich.http.state import AppState
-from openenrich.jobs import idempotency
+from openenrich.jobs import idempotency, retention
 from openenrich.jobs import models as jobs_models
 from openenrich.lake import models as lake_models
 from openenrich.leads.component import COMPONENT as LEADS
@@ -70,7 +70,11 @@ TENANCY = Component(
 )
 WEB = Component(name="web", lifespan=fetcher)
 EMAIL = Component(name="email", lifespan=smtp_pool)
-JOBS = Component(name="jobs", models=jobs_models, housekeeping=[idempotency.purge])
+JOBS = Component(
+    name="jobs",
+    models=jobs_models,
+    housekeeping=[idempotency.purge, retention.purge_events],
+)
 LAKE = Component(name="lake", models=lake_models)
 BILLING = Component(name="billing", models=billing_models)
 

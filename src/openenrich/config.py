@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=8, ge=1)
     job_lease_seconds: float = Field(default=30.0, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
+    job_max_attempts: int = Field(default=5, ge=1)
+    job_events_retention_days: int = Field(default=30, ge=1)
 
     # Verification runs.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
@@ -127,6 +129,8 @@ class Settings(BaseSettings):
     # limits apply on top), and the model that extracts FIRECRAWL_EXTRACT fields from a
     # page when the tenant has no Firecrawl key.
     leads_job_concurrency: int = Field(default=32, ge=1, le=1024)
+    # The lead surface's requests per key per minute (the reference's 600 / minute / token).
+    leads_requests_per_minute: int = Field(default=600, ge=1)
     leads_extract_model: str = "gpt-4o-mini"
 
     # Web fetch and extraction.

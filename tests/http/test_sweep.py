@@ -66,6 +66,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         runs_create_per_minute=1_000_000,
         runs_reads_per_minute=1_000_000,
         runs_max_active=1_000_000,
+        leads_requests_per_minute=1_000_000,
         # The plausible webhook endpoint is on loopback: there is no DNS in CI.
         allow_private_urls=True,
     )

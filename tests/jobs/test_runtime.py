@@ -55,6 +55,7 @@ def worker(database: Database, hub: JobHub, spec: JobSpec, owner: str, **options
         concurrency=int(options.get("concurrency", 4)),
         lease_seconds=options.get("lease", 5.0),
         poll_seconds=options.get("poll", 0.1),
+        max_attempts=int(options.get("max_attempts", 5)),
     )
 
 
@@ -200,6 +201,98 @@ async def test_a_job_whose_worker_vanished_is_recovered(settings: Settings, tena
         await database.dispose()
     assert done == ["alive"]
     assert attempts == 2
+
+
+async def claim_and_vanish(database: Database, kind: str, owner: str) -> Job:
+    """What a worker that dies while running its job leaves: a claim whose lease runs out."""
+    async with database.session() as session:
+        (claimed,) = await service.claim(
+            session, owner=owner, kinds=[kind], limit=1, lease_seconds=0.05
+        )
+        await session.commit()
+    await asyncio.sleep(0.1)
+    return claimed
+
+
+async def job_row(database: Database, job_id: str) -> Job:
+    async with database.session() as session:
+        job = await session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+async def test_a_job_whose_worker_keeps_dying_fails_after_its_attempts(
+    settings: Settings, tenant: Tenant
+) -> None:
+    database = Database.from_settings(settings)
+    hub = JobHub()
+
+    async def handler(ctx: JobContext) -> None:
+        raise AssertionError("only the sweep sees this job")
+
+    spec = JobSpec("test.doomed", handler)
+    sweeper = worker(database, hub, spec, "sweeper", max_attempts=3)  # not started: it sweeps
+    seen: list[tuple[int, str, object]] = []
+    try:
+        (job_id,) = await enqueue(database, hub, tenant, "test.doomed", 1)
+        for attempt in range(1, 4):
+            claimed = await claim_and_vanish(database, "test.doomed", f"node-{attempt}")
+            assert claimed.attempts == attempt
+            await sweeper.sweep()
+            job = await job_row(database, job_id)
+            seen.append((job.attempts, job.status, job.error))
+        await sweeper.sweep()  # a failed job stays failed
+        final = await job_row(database, job_id)
+    finally:
+        await database.dispose()
+    message = "The job's worker stopped 3 times while running it"
+    assert seen == [
+        (1, "queued", None),
+        (2, "queued", None),
+        (3, "failed", {"code": "too_many_attempts", "message": message}),
+    ]
+    assert (final.status, final.lease_owner, final.finished_at is not None) == (
+        "failed",
+        None,
+        True,
+    )
+
+
+async def test_the_attempts_bound_spares_a_stopping_node_and_kinds_without_it(
+    settings: Settings, tenant: Tenant
+) -> None:
+    """A node that shuts down hands its jobs back whatever their attempts (a deploy is not
+    the job's fault); a kind that opts out of the bound always goes to its `on_lost`."""
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    started = asyncio.Event()
+
+    async def stuck(ctx: JobContext) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    bounded = JobSpec("test.stuck", stuck)
+    unbounded = JobSpec("test.free", stuck, limit_attempts=False)
+    try:
+        (stuck_id,) = await enqueue(database, hub, tenant, "test.stuck", 1)
+        (free_id,) = await enqueue(database, hub, tenant, "test.free", 1)
+        await claim_and_vanish(database, "test.stuck", "node-gone")
+        runner = worker(database, hub, bounded, "node-up", max_attempts=2)
+        await runner.start()  # its first sweep requeues the lost job; it claims it again
+        await asyncio.wait_for(started.wait(), 10)
+        assert (await job_row(database, stuck_id)).attempts == 2
+        await runner.stop()
+        after_stop = await job_row(database, stuck_id)
+
+        sweeper = worker(database, hub, unbounded, "sweeper", max_attempts=1)
+        for n in range(3):
+            await claim_and_vanish(database, "test.free", f"node-{n}")
+            await sweeper.sweep()
+        free = await job_row(database, free_id)
+    finally:
+        await database.dispose()
+    assert (after_stop.status, after_stop.attempts, after_stop.error) == ("queued", 2, None)
+    assert (free.status, free.attempts) == ("queued", 3)
 
 
 async def test_cancel_is_cooperative(settings: Settings, tenant: Tenant) -> None:

@@ -1,5 +1,6 @@
 """SIGKILL of a worker in the middle of an AI_COLUMN job: after a restart the job finishes,
-every lead has its value once, and the model answered once per lead."""
+every lead has its value once, and the model answered once per lead. A job that takes its
+worker down every time fails once it has used its attempts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers.http import Received, Reply
+from helpers.http import LocalServer, Received, Reply
 from helpers.processes import ServeProcess, WorkerProcess
 from helpers.tenants import Tenants, bearer
 from leads import seed
@@ -134,3 +135,78 @@ def test_a_killed_worker_resumes_the_job_and_asks_for_no_lead_twice(
     assert events.count("event: lead.completed") == LEADS
     assert events.count("event: job.started") == 2
     assert events[-1] == "event: job.completed"
+
+
+def test_a_job_that_kills_its_worker_every_time_fails_after_its_attempts(
+    settings: Settings, tenants: Tenants, tmp_path: Path
+) -> None:
+    key = tenants.key("acme")
+    url = str(settings.database_url)
+    seeded = seed.pipeline(settings, people(LEADS))
+    with (
+        GatedLLM(open_for=0) as fake,  # no lead ever finishes: each attempt dies mid-lead
+        LocalServer(lambda n, r: Reply(status=204)) as receiver,
+    ):
+        env = {
+            "OPENENRICH_PROVIDER_OPENAI_API_KEY": "sk-test",
+            "OPENENRICH_PROVIDER_OPENAI_BASE_URL": f"{fake.url}/v1",
+            "OPENENRICH_JOB_POLL_SECONDS": "0.2",
+            "OPENENRICH_LEADS_JOB_CONCURRENCY": str(IN_FLIGHT),
+            "OPENENRICH_JOB_MAX_ATTEMPTS": "2",
+            "OPENENRICH_ALLOW_PRIVATE_URLS": "true",  # the webhook receiver is on loopback
+        }
+        api_env = {**env, "OPENENRICH_WORKERS_IN_SERVE": "false"}
+        with (
+            ServeProcess(tmp_path / "api", database_url=url, env=api_env) as api,
+            httpx.Client(base_url=api.url, headers=bearer(key), timeout=30) as client,
+        ):
+            hook = client.post(
+                "/api/v1/webhooks",
+                json={"url": f"{receiver.url}/hooks", "event_types": ["enrichment.failed"]},
+            )
+            assert hook.status_code == 201, hook.text
+            template = client.post(
+                "/v1/columns/ai-templates",
+                json={
+                    "name": "Company summary",
+                    "prompt_template": "Summarize {{company}} in one sentence.",
+                    "model": "gpt-4o-mini",
+                },
+            ).json()
+            job = client.post(
+                "/v1/enrichment/start",
+                json={
+                    "pipeline_id": seeded.pipeline_id,
+                    "enrichment_type": "AI_COLUMN",
+                    "ai_template_id": template["ai_column_template_id"],
+                },
+            ).json()
+            progress_path = f"/v1/enrichment/jobs/{job['job_id']}/progress"
+            statuses = []
+            for attempt in (1, 2):
+                # The same node each time: on start it finds the job it was running.
+                with WorkerProcess(tmp_path / "worker", database_url=url, env=env) as worker:
+                    held = attempt * IN_FLIGHT  # the attempt's leads are in flight
+                    until(lambda held=held: fake.held == held, f"attempt {attempt} running")
+                    worker.kill()
+                statuses.append(client.get(progress_path).json()["status"])
+            with WorkerProcess(tmp_path / "worker", database_url=url, env=env):
+                until(lambda: client.get(progress_path).json()["status"] == "FAILED", "failed")
+                [delivery] = receiver.wait_for(1)
+            record = client.get(f"/v1/enrichment/jobs/{job['job_id']}").json()
+            with client.stream("GET", f"/v1/enrichment/jobs/{job['job_id']}/events") as stream:
+                events = [line for line in stream.iter_lines() if line.startswith("event: ")]
+        fake.gate.set()
+
+    # Not given up before its second attempt died; given up when the worker came back.
+    assert statuses == ["IN_PROGRESS", "IN_PROGRESS"]
+    assert record["status"] == "FAILED"
+    assert record["error"] == "The job failed: The job's worker stopped 2 times while running it"
+    assert (record["processed_leads"], record["completed_at"] is not None) == (0, True)
+    assert fake.held == 2 * IN_FLIGHT  # the third process asked the model nothing
+    assert events.count("event: job.started") == 2
+    assert events[-1] == "event: job.completed"
+    message = json.loads(delivery.body)
+    assert message["type"] == "enrichment.failed"
+    assert message["data"]["job_id"] == job["job_id"]
+    assert message["data"]["status"] == "FAILED"

@@ -138,6 +138,7 @@ async def _replay(
         to="queued",
         finished_at=None,
         error=None,
+        events_purged=False,  # its log grows again, and is kept again once it ends
     )
     return str(earlier.job_id)
 

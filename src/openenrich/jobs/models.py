@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,6 +25,8 @@ from openenrich.ids import utcnow
 STATUSES = ("queued", "running", "parked", "completed", "failed", "cancelled", "interrupted")
 TERMINAL = frozenset({"completed", "failed", "cancelled", "interrupted"})
 
+_EVENTS_KEPT = text("finished_at IS NOT NULL AND NOT events_purged")
+
 
 class Job(TenantMixin, Base):
     __tablename__ = "jobs"
@@ -31,6 +34,14 @@ class Job(TenantMixin, Base):
         Index("ix_jobs_claim", "status", "run_after", "created_at"),
         Index("ix_jobs_lease", "status", "lease_expires_at"),
         Index("ix_jobs_owner", "lease_owner", "status"),
+        # Finished jobs whose events are still kept, oldest first: the retention purge
+        # reads only these, however many jobs were purged before.
+        Index(
+            "ix_jobs_events_kept",
+            "finished_at",
+            sqlite_where=_EVENTS_KEPT,
+            postgresql_where=_EVENTS_KEPT,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -45,6 +56,8 @@ class Job(TenantMixin, Base):
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its event log was deleted, `job_events_retention_days` after it finished.
+    events_purged: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     last_event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(40))
     lease_expires_at: Mapped[datetime | None] = mapped_column()

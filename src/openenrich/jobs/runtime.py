@@ -93,6 +93,7 @@ class JobsRuntime:
             concurrency=self.settings.worker_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
             poll_seconds=self.settings.job_poll_seconds,
+            max_attempts=self.settings.job_max_attempts,
             settings=self.settings,
             http=self._http,
             parts=self.parts,

@@ -56,6 +56,7 @@ async def create(
             "progress_total": 0,
             "attempts": 0,
             "cancel_requested": False,
+            "events_purged": False,
             "last_event_seq": 0,
             "created_at": now,
             "updated_at": now,

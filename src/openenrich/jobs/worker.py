@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database, table
+from openenrich.errors import OpenEnrichError
 from openenrich.http.state import AppState
 from openenrich.ids import utcnow
 from openenrich.jobs import service
@@ -38,6 +39,17 @@ class Parked(Exception):
 
 class Stopped(Exception):
     """The job is no longer this worker's to run (cancelled, or its lease was lost)."""
+
+
+class TooManyAttempts(OpenEnrichError):
+    """What a kind's `on_error` is handed for a lost job that has used its attempts: a job
+    that brings its worker down every time (out of memory on one input, a crash in a
+    library) would otherwise be queued again for ever."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"The job's worker stopped {attempts} times while running it")
 
 
 JobHook = Callable[[AsyncSession, JobHub, Job], Awaitable[None]]
@@ -71,6 +83,10 @@ async def cancel(session: AsyncSession, hub: JobHub, job: Job) -> None:
     await service.transition(session, hub, job.id, from_statuses=["parked"], to="cancelled")
 
 
+def error_code(error: BaseException) -> str:
+    return error.code if isinstance(error, OpenEnrichError) else "internal_error"
+
+
 async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseException) -> None:
     await service.transition(
         session,
@@ -79,7 +95,7 @@ async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseExceptio
         from_statuses=["running"],
         to="failed",
         owner=job.lease_owner,
-        error={"code": "internal_error", "message": str(error) or type(error).__name__},
+        error={"code": error_code(error), "message": str(error) or type(error).__name__},
     )
 
 
@@ -90,6 +106,10 @@ class JobSpec:
     on_lost: JobHook = requeue  # its worker died
     on_park_expired: JobHook = cancel  # nobody answered in time
     on_error: Callable[[AsyncSession, JobHub, Job, BaseException], Awaitable[None]] = fail
+    # A lost job that has been claimed `max_attempts` times goes to `on_error` (with
+    # TooManyAttempts) instead of `on_lost`. Off for a kind whose `on_lost` ends the job
+    # anyway, so that its client decides on a retry (a run becomes `interrupted`).
+    limit_attempts: bool = True
 
 
 @dataclass
@@ -204,6 +224,7 @@ class Worker:
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
+        max_attempts: int,
         settings: Any = None,
         http: httpx.AsyncClient | None = None,
         parts: AppState | None = None,
@@ -215,6 +236,7 @@ class Worker:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
         self.settings = settings
         self.http = http
         self.parts = parts
@@ -247,8 +269,9 @@ class Worker:
         for task in running:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        # What was still running is lost with this process, like after a crash.
-        await self.sweep(own=True)
+        # What was still running is lost with this process, but not through any fault of
+        # its own: it is queued again whatever its attempts (a restart, a deploy).
+        await self.sweep(own=True, stopping=True)
 
     # -- claiming and running -------------------------------------------------------------
 
@@ -347,17 +370,33 @@ class Worker:
             except Exception:
                 logger.exception("job sweep failed")
 
-    async def sweep(self, *, own: bool = False) -> None:
+    async def sweep(self, *, own: bool = False, stopping: bool = False) -> None:
         """Hand lost jobs (lease run out; with `own`, this node's from before) and parked
-        jobs past their deadline to their kind's policy."""
+        jobs past their deadline to their kind's policy. A lost job that has used its
+        attempts fails; with `stopping`, this node's own jobs (which it cancelled) do not."""
         now = utcnow()
         async with self.database.session() as session:
             lost = await service.lost(session, now=now, owner=self.owner if own else None)
             for job in lost:
                 if job.id in self._running or job.kind not in self.specs:
                     continue
-                await self.specs[job.kind].on_lost(session, self.hub, job)
+                spec = self.specs[job.kind]
+                if self._exhausted(spec, job, stopping):
+                    logger.error(
+                        "job %s (%s) failed: its worker stopped %d times while running it",
+                        job.id,
+                        job.kind,
+                        job.attempts,
+                    )
+                    await spec.on_error(session, self.hub, job, TooManyAttempts(job.attempts))
+                else:
+                    await spec.on_lost(session, self.hub, job)
             for job in await service.parked_past(session, now=now):
                 if job.kind in self.specs:
                     await self.specs[job.kind].on_park_expired(session, self.hub, job)
             await session.commit()
+
+    def _exhausted(self, spec: JobSpec, job: Job, stopping: bool) -> bool:
+        if not spec.limit_attempts or job.attempts < self.max_attempts:
+            return False
+        return not (stopping and job.lease_owner == self.owner)

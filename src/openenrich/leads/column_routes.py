@@ -12,6 +12,7 @@ from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.http.state import app_state
 from openenrich.leads import columns, templates
+from openenrich.leads.request_limit import REQUEST_LIMIT
 from openenrich.leads.schemas import (
     AiTemplateBody,
     AiTemplateList,
@@ -28,7 +29,9 @@ from openenrich.leads.schemas import (
 from openenrich.llm.gateway import Gateway
 from openenrich.tenancy.dependencies import CurrentPrincipal
 
-router = APIRouter(prefix="/v1", tags=["columns"], route_class=JSONRoute)
+router = APIRouter(
+    prefix="/v1", tags=["columns"], route_class=JSONRoute, dependencies=REQUEST_LIMIT
+)
 
 # Clamped to [1, 10000] like the leads listing; anything within int64 is accepted.
 Limit = Annotated[int, Query(ge=-INT64_MAX, le=INT64_MAX)]

@@ -15,11 +15,14 @@ from openenrich.jobs.idempotency import idempotency
 from openenrich.leads import enrichment
 from openenrich.leads.enrichment import ENRICHMENT
 from openenrich.leads.job_routes import add_job_routes, runtime
+from openenrich.leads.request_limit import REQUEST_LIMIT
 from openenrich.leads.schemas import EnrichmentJob, EnrichmentStart
 from openenrich.llm.gateway import Gateway
 from openenrich.tenancy.dependencies import CurrentPrincipal
 
-router = APIRouter(prefix="/v1", tags=["enrichment"], route_class=JSONRoute)
+router = APIRouter(
+    prefix="/v1", tags=["enrichment"], route_class=JSONRoute, dependencies=REQUEST_LIMIT
+)
 
 
 @router.post(

@@ -44,7 +44,7 @@ from openenrich.jobs import service as jobs
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
-from openenrich.jobs.worker import JobContext, JobSpec, Stopped
+from openenrich.jobs.worker import JobContext, JobSpec, Stopped, error_code
 from openenrich.json_output import json_values
 from openenrich.leads.lookup import is_uuid, owned
 from openenrich.leads.models import (
@@ -456,7 +456,8 @@ async def cancel(
 
 def spec(family: Family, handler: Callable[[JobContext], Awaitable[None]]) -> JobSpec:
     """The family's job kind. A job whose worker died is queued again (the default
-    `on_lost`): it resumes from its pending items."""
+    `on_lost`): it resumes from its pending items. One that has been claimed
+    `job_max_attempts` times fails instead, like a job whose handler raised."""
 
     async def fail(session: AsyncSession, hub: JobHub, job: Job, error: BaseException) -> None:
         message = str(error) if isinstance(error, OpenEnrichError) else "Internal error"
@@ -467,7 +468,7 @@ def spec(family: Family, handler: Callable[[JobContext], Awaitable[None]]) -> Jo
             from_statuses=["running"],
             to="failed",
             owner=job.lease_owner,
-            error={"code": "internal_error", "message": f"The job failed: {message}"},
+            error={"code": error_code(error), "message": f"The job failed: {message}"},
         ):
             tenant = Tenant(job.org_id, Environment(job.environment))
             await announce_end(session, hub, family, tenant, job.id)

@@ -16,6 +16,7 @@ from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession, database
 from openenrich.http.state import app_state
 from openenrich.leads import listing, pipelines, uploads
+from openenrich.leads.request_limit import REQUEST_LIMIT
 from openenrich.leads.schemas import (
     LeadIn,
     LeadPage,
@@ -28,7 +29,9 @@ from openenrich.leads.upload_slots import UploadSlots, upload_slot
 from openenrich.tenancy.dependencies import CurrentPrincipal
 from openenrich.tenancy.tenant import Principal
 
-router = APIRouter(prefix="/v1", tags=["pipelines and leads"], route_class=JSONRoute)
+router = APIRouter(
+    prefix="/v1", tags=["pipelines and leads"], route_class=JSONRoute, dependencies=REQUEST_LIMIT
+)
 
 
 # -- pipelines -----------------------------------------------------------------------------

@@ -13,11 +13,14 @@ from openenrich.http.session import database
 from openenrich.jobs.idempotency import idempotency
 from openenrich.leads import validation
 from openenrich.leads.job_routes import add_job_routes, runtime
+from openenrich.leads.request_limit import REQUEST_LIMIT
 from openenrich.leads.schemas import ValidationJob, ValidationStart
 from openenrich.leads.validation import VALIDATION
 from openenrich.tenancy.dependencies import CurrentPrincipal
 
-router = APIRouter(prefix="/v1", tags=["validation"], route_class=JSONRoute)
+router = APIRouter(
+    prefix="/v1", tags=["validation"], route_class=JSONRoute, dependencies=REQUEST_LIMIT
+)
 
 
 @router.post(

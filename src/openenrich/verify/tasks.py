@@ -53,4 +53,5 @@ def run_spec(executor: RunExecutor = execute_run) -> JobSpec:
         on_lost=interrupt,
         on_park_expired=expire_approval,
         on_error=fail,
+        limit_attempts=False,  # interrupted, however often: the client retries by its key
     )
