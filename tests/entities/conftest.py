@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from fixtures.fake_llm import FakeLLM
 from helpers.tenants import Tenants
+from openenrich.config import Settings
 from openenrich.tenancy import service
 from openenrich.tenancy.roles import Environment
 from openenrich.tenancy.tenant import Tenant
@@ -82,3 +85,24 @@ def tenant(tenants: Tenants) -> Tenant:
         return organization.id
 
     return Tenant(tenants.run(work), Environment.LIVE)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, fake: FakeLLM) -> Settings:
+    """The server's OpenAI and Anthropic keys, both providers on the fake."""
+    return settings.model_copy(
+        update={
+            "provider_openai_api_key": "sk-server-openai",
+            "provider_openai_base_url": f"{fake.url}/v1",
+            "provider_anthropic_api_key": "sk-ant-server",
+            "provider_anthropic_base_url": fake.url,
+            "llm_backoff_seconds": 0.01,
+            "llm_backoff_max_seconds": 0.5,
+        }
+    )

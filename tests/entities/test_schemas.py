@@ -541,6 +541,8 @@ def test_load_reads_the_newest_or_a_given_version(
         ]
         for schema_id, version in (
             (created["id"], 3),
+            (created["id"], 0),
+            (created["id"], 2**40),
             ("not-a-uuid", None),
             ("00000000-0000-7000-8000-000000000000", None),
         ):
@@ -563,7 +565,13 @@ def test_load_reads_the_newest_or_a_given_version(
     assert first.version == 1
     assert first.json_schema == COMPANY_SCHEMA
     assert first.expertise_groups == created["expertise_groups"]
-    assert missing == ["Schema version 3 not found", "Schema not found", "Schema not found"]
+    assert missing == [
+        "Schema version 3 not found",
+        "Schema version 0 not found",
+        f"Schema version {2**40} not found",
+        "Schema not found",
+        "Schema not found",
+    ]
 
 
 def test_load_refuses_another_tenant(other: Api, tenants: Tenants, tenant: Tenant) -> None:

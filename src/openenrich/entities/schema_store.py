@@ -59,6 +59,7 @@ MAX_GROUP_NAME = 64
 GENERAL = "general"
 GROUP_SIZE = 8  # properties per derived `general…` group
 _PROBLEMS_SHOWN = 5
+MAX_VERSION = 2**31 - 1
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _VERSION = re.compile(r"[0-9]{1,9}")
@@ -307,6 +308,8 @@ async def _version_row(
 ) -> tuple[EntitySchema, EntitySchemaVersion]:
     schema = await find(session, tenant, schema_id)
     number = version if isinstance(version, int) else _parse_version(version)
+    if number is not None and not 0 < number <= MAX_VERSION:
+        number = None  # past what the column holds: asking would be an error, not a miss
     row = None if number is None else await session.get(EntitySchemaVersion, (schema.id, number))
     if row is None:
         raise NotFound(f"Schema version {version} not found")
