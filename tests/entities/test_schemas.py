@@ -297,6 +297,25 @@ BAD_SCHEMAS: list[tuple[str, Any, str]] = [
         "top-level properties only",
     ),
     (
+        "references that do not resolve",
+        {
+            "type": "object",
+            "$defs": {"address": {"type": "object"}},
+            "properties": {
+                "hq": {"$ref": "#/$defs/adress"},
+                "remote": {"$ref": "https://example.com/schema.json"},
+                "anchor": {"$ref": "#home"},
+                "ok": {"$ref": "#/$defs/address"},
+                "self": {"$ref": "#"},
+            },
+        },
+        "Invalid json_schema: properties/hq/$ref: #/$defs/adress does not point into this "
+        "schema (only local references, #/…, are followed); properties/remote/$ref: "
+        "https://example.com/schema.json does not point into this schema (only local "
+        "references, #/…, are followed); properties/anchor/$ref: #home does not point into "
+        "this schema (only local references, #/…, are followed)",
+    ),
+    (
         "501 properties",
         big_schema(501),
         "Invalid json_schema: properties: 501 in all; at most 500",
@@ -368,6 +387,18 @@ def test_a_schema_within_the_limits_is_saved(api: Api) -> None:
     assert api.create_schema(json_schema=odd)["expertise_groups"] == {
         "general": ["x-expertise", "kind"]
     }
+    # Local references, escaped as JSON Pointer and URI fragments escape them.
+    referring = {
+        "type": "object",
+        "$defs": {"a/b": {"type": "string"}, "c d": {"type": "string"}},
+        "properties": {
+            "one": {"$ref": "#/$defs/a~1b"},
+            "two": {"$ref": "#/$defs/c%20d"},
+            "three": {"$ref": "#/properties/one"},
+            "list": {"anyOf": [{"type": "null"}, {"$ref": "#/properties/list/anyOf/0"}]},
+        },
+    }
+    api.create_schema(json_schema=referring)
 
 
 NOT_NULL = "{} must not be null"

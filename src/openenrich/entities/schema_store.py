@@ -10,6 +10,7 @@ What a schema must be (`schema_problems`, a 400 naming each problem otherwise):
 - valid against the draft 2020-12 meta-schema (formats such as `regex` checked too);
   `$schema`, when given, is that draft's URI;
 - `type: "object"` with at least one property;
+- every `$ref` points into the schema itself (`#/$defs/address`): nothing is fetched;
 - `x-expertise`, the name of the expertise group a property belongs to, is a non-empty
   string of at most 64 characters, on top-level properties only (a group is filled by one
   model call, and a call fills whole top-level properties).
@@ -27,6 +28,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from jsonschema import Draft202012Validator
@@ -174,6 +176,12 @@ def schema_problems(schema: Any) -> list[str]:
         properties = subschema.get("properties")
         if isinstance(properties, dict):
             count += len(properties)
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword in subschema and not _resolves(schema, subschema[keyword]):
+                problems.append(
+                    f"{_where((*path, keyword))}: {subschema[keyword]} does not point into "
+                    "this schema (only local references, #/…, are followed)"
+                )
         if "x-expertise" not in subschema:
             continue
         where = _where((*path, "x-expertise"))
@@ -187,6 +195,26 @@ def schema_problems(schema: Any) -> list[str]:
     if count > MAX_PROPERTIES:
         problems.append(f"properties: {count} in all; at most {MAX_PROPERTIES}")
     return problems
+
+
+def _resolves(schema: dict[str, Any], ref: str) -> bool:
+    """Whether `ref` is `#` or a JSON Pointer fragment to a schema within `schema`. Other
+    references (another document, an anchor) would fail when the schema is used, since
+    validation never fetches anything."""
+    if ref == "#":
+        return True
+    if not ref.startswith("#/"):
+        return False
+    target: Any = schema
+    for token in unquote(ref[2:]).split("/"):
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and token in target:
+            target = target[token]
+        elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+            target = target[int(token)]
+        else:
+            return False
+    return isinstance(target, dict | bool)
 
 
 def check_json_schema(schema: Any) -> None:
