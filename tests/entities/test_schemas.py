@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from entities.conftest import COMPANY_SCHEMA, Api
 from helpers.tenants import Tenants
 from openenrich.entities import schema_store
+from openenrich.entities.schema_bodies import SchemaChanges
 from openenrich.entities.schema_store import SavedSchema, expertise_groups
-from openenrich.errors import NotFound
+from openenrich.errors import Conflict, NotFound
 from openenrich.tenancy.tenant import Tenant
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -603,6 +604,51 @@ def test_load_reads_the_newest_or_a_given_version(
         "Schema not found",
         "Schema not found",
     ]
+
+
+def test_an_ai_edit_is_saved_as_a_version_of_the_schema_it_started_from(
+    api: Api, tenants: Tenants, tenant: Tenant
+) -> None:
+    """What the AI-edit job does on success: a version with change ai_edit and the
+    instruction, only if the schema is still at the version the edit started from."""
+    created = api.create_schema()
+    path = f"/api/schema/saved/{created['id']}"
+
+    def save(expected: int) -> Any:
+        async def work(session: AsyncSession) -> Any:
+            try:
+                return await schema_store.update_schema(
+                    session,
+                    tenant,
+                    created["id"],
+                    SchemaChanges(json_schema=PERSON_SCHEMA),
+                    change="ai_edit",
+                    note="Make it a person",
+                    expected_version=expected,
+                )
+            except Conflict as error:
+                return error
+
+        return tenants.run(work)
+
+    saved = save(expected=1)
+    assert saved.version == 2
+    assert saved.json_schema == PERSON_SCHEMA
+    latest = api.ok(api.get(f"{path}/versions"))["versions"][0]
+    assert (latest["version"], latest["change"], latest["note"]) == (
+        2,
+        "ai_edit",
+        "Make it a person",
+    )
+    # The schema moved on meanwhile (a PUT): the edit is refused, nothing saved.
+    api.ok(api.put(path, {"name": "Changed meanwhile"}))
+    refused = save(expected=2)
+    assert isinstance(refused, Conflict)
+    assert refused.status_code == 409
+    assert refused.message == (
+        "The schema changed since version 2 (it is at version 3): nothing was saved"
+    )
+    assert api.ok(api.get(path))["version"] == 3
 
 
 def test_load_refuses_another_tenant(other: Api, tenants: Tenants, tenant: Tenant) -> None:
