@@ -100,6 +100,10 @@ def test_infer_gives_a_schema_every_sample_validates_against() -> None:
         ([{"name": "x"}, "y"], "samples[1] must be a JSON object"),
         ([{}, {}], "samples have no fields: nothing to infer a schema from"),
         ([{"n": 1}] * 51, "samples: at most 50 (got 51)"),
+        (
+            [{f"f{n}": n for n in range(300)}, {f"g{n}": n for n in range(201)}],
+            "Invalid schema inferred from the samples: properties: 501 in all; at most 500",
+        ),
     ],
 )
 def test_samples_that_cannot_be_inferred_from_are_refused(samples: Any, message: str) -> None:

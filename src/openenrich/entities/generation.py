@@ -25,7 +25,12 @@ import orjson
 from genson import SchemaBuilder
 from jsonschema import Draft202012Validator
 
-from openenrich.entities.schema_store import DIALECT, MAX_GROUP_NAME, schema_problems
+from openenrich.entities.schema_store import (
+    DIALECT,
+    MAX_GROUP_NAME,
+    InvalidSchema,
+    schema_problems,
+)
 from openenrich.errors import BadRequest
 from openenrich.llm.gateway import Gateway, LlmError, Result
 from openenrich.tenancy.tenant import Tenant
@@ -99,14 +104,19 @@ def check_samples(samples: Any) -> list[dict[str, Any]]:
 def infer(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """A draft 2020-12 schema of the samples' structure; every sample validates against
     it. Properties present in every sample are `required`; a field seen with several types
-    takes them all."""
+    takes them all. A 400 (`InvalidSchema`) when the result could not be saved (over 500
+    fields, over 256 KB)."""
     builder = SchemaBuilder(schema_uri=DIALECT)
     for sample in check_samples(samples):
         builder.add_object(sample)
     schema: dict[str, Any] = builder.to_schema()
     # genson writes `$schema` first when it is given one, and `type: object` for objects:
     # both said again so the result never depends on that.
-    return {"$schema": DIALECT, **schema, "type": "object"}
+    inferred = {"$schema": DIALECT, **schema, "type": "object"}
+    problems = schema_problems(inferred)  # past the limits: too many fields, too large
+    if problems:
+        raise InvalidSchema(problems, subject="schema inferred from the samples")
+    return inferred
 
 
 def sample_problems(schema: dict[str, Any], samples: list[dict[str, Any]]) -> list[str]:
