@@ -29,6 +29,7 @@ PREFIXES = (
     "/streams",
     "/api/auth",
     "/v1/settings/api-keys",
+    "/api/schema/saved",
 )
 METHODS = frozenset({"get", "post", "put", "patch", "delete"})
 
@@ -257,3 +258,20 @@ def test_keys_and_identity_answer_as_described(
         call("GET", prefix)
         call("DELETE", f"{prefix}/openai", put)
     call("GET", "/api/enrichment/options")
+
+
+def test_entity_schemas_answer_as_described(
+    client: httpx.Client, tenants: Tenants, spec: dict[str, Any]
+) -> None:
+    call = Checked(client, tenants.key("acme"), spec)
+    json_schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+    body = {"name": "Companies", "entity_type": "company", "json_schema": json_schema}
+    made = call("POST", "/api/schema/saved", json=body)
+    one = "/api/schema/saved/{schema_id}"
+    path = f"/api/schema/saved/{made['id']}"
+    call("GET", "/api/schema/saved")
+    call("GET", path, one)
+    call("PUT", path, one, json={"description": None, "name": "Renamed"})
+    call("GET", f"{path}/versions", f"{one}/versions")
+    call("GET", f"{path}/versions/1", f"{one}/versions/{{version}}")
+    call("DELETE", path, one)

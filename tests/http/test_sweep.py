@@ -675,6 +675,17 @@ def create_resources(client: httpx.Client, tenants: Tenants) -> Sweep:
             json=[{"email": "sweep@example.com"}],
         )
     )
+    schema = ok(
+        client.post(
+            "/api/schema/saved",
+            headers=admin,
+            json={
+                "name": "sweep",
+                "entity_type": "company",
+                "json_schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+            },
+        )
+    )
     spec = client.get("/openapi.json").json()
     return Sweep(
         spec=spec,
@@ -690,6 +701,7 @@ def create_resources(client: httpx.Client, tenants: Tenants) -> Sweep:
             "thread_id": run["thread_id"],
             "provider": "OPENAI",
             "pipeline_id": pipeline["pipeline_id"],
+            "schema_id": schema["id"],
         },
     )
 

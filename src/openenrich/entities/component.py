@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.entities import fusion_routes, models
+from openenrich.entities import fusion_routes, models, schema_routes
 
-COMPONENT = Component(name="entities", routers=[fusion_routes.router], models=models)
+COMPONENT = Component(
+    name="entities",
+    routers=[schema_routes.router, fusion_routes.router],
+    models=models,
+)

@@ -24,8 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database
+from openenrich.entities import schema_store
 from openenrich.entities.fusion import Fused, fuse_entity
-from openenrich.entities.models import EntityRecord, EntitySchemaVersion
+from openenrich.entities.models import EntityRecord
 from openenrich.entities.normalize import normalize
 from openenrich.errors import BadRequest, NotFound
 from openenrich.ids import new_uuid, utcnow
@@ -77,13 +78,13 @@ async def sources(database: Database, tenant: Tenant, record_ids: Sequence[str])
         first = records[0]
         assert first.schema_id is not None
         assert first.schema_version is not None
-        # replaced at merge by schema_store.load when it reads versions
-        version = await session.get(EntitySchemaVersion, (first.schema_id, first.schema_version))
-        if version is None:
+        try:
+            schema = await schema_store.load(session, tenant, first.schema_id, first.schema_version)
+        except NotFound:
             raise NotFound(
                 f"Schema {first.schema_id} version {first.schema_version} no longer exists"
-            )
-        return Sources(records, version.json_schema)
+            ) from None
+        return Sources(records, schema.json_schema)
 
 
 def _check_mergeable(records: list[EntityRecord]) -> None:
