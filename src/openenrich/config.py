@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     # page when the tenant has no Firecrawl key.
     leads_job_concurrency: int = Field(default=32, ge=1, le=1024)
     leads_extract_model: str = "gpt-4o-mini"
+    # How long an offset walk's mark (its first page's view of the pipeline) lasts after
+    # its last use: later offset pages by the same key list the pipeline as it was then.
+    leads_offset_snapshot_seconds: float = Field(default=900.0, gt=0)
 
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
