@@ -24,10 +24,12 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
 
 from helpers.server import LiveServer
 from helpers.tenants import Tenants
@@ -35,8 +37,9 @@ from leads.conftest import Leads, addresses
 from openenrich.app import create_app
 from openenrich.config import Settings
 from openenrich.db import Database
-from openenrich.leads import uploads
-from openenrich.leads.models import LEAD_FIELDS
+from openenrich.ids import utcnow
+from openenrich.leads import marks, uploads
+from openenrich.leads.models import LEAD_FIELDS, LeadListMark
 from openenrich.tenancy import service
 
 ROW_FIELDS = {
@@ -377,6 +380,35 @@ def test_an_expired_mark_gives_the_live_listing(settings: Settings, tenants: Ten
         page = leads.page(pipeline, limit=10, offset=10)
     assert emails(page["data"]) == [f"user{n}@stresstest.example" for n in range(24, 14, -1)]
     assert page["pagination"]["total"] == 35
+
+
+def test_housekeeping_purges_stale_marks(leads: Leads, pipeline: str, settings: Settings) -> None:
+    leads.upload(pipeline, addresses(30))
+    leads.page(pipeline, limit=10)
+    leads.page(pipeline, limit=20)
+    leads.upload(pipeline, addresses(5, start=30))
+
+    async def age_and_purge() -> int:
+        database = Database.from_settings(settings)
+        try:
+            async with database.session() as session:
+                seconds = settings.leads_offset_snapshot_seconds + 1
+                await session.execute(
+                    update(LeadListMark)
+                    .where(LeadListMark.page_size == 10)
+                    .values(used_at=utcnow() - timedelta(seconds=seconds))
+                )
+                await session.commit()
+            await marks.purge(database, settings)
+            async with database.session() as session:
+                left = await session.scalar(select(func.count()).select_from(LeadListMark))
+            return int(left or 0)
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(age_and_purge()) == 1
+    assert leads.page(pipeline, limit=10, offset=10)["pagination"]["total"] == 35  # live
+    assert leads.page(pipeline, limit=20, offset=20)["pagination"]["total"] == 30  # marked
 
 
 def test_a_cursor_walk_while_another_client_keeps_uploading(leads: Leads, pipeline: str) -> None:

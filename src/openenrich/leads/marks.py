@@ -8,7 +8,8 @@ key, pipeline and size list only rows at or below the anchor, with that total. R
 uploaded since sort above the anchor (an upload stamps its rows after the mark is taken,
 see below), so they shift nothing, and the pages are those of the pipeline at offset 0.
 A mark lasts `leads_offset_snapshot_seconds` after its last use; a page refreshes it
-once a tenth of that has passed (so the pages of a quick walk write nothing).
+once a tenth of that has passed (so the pages of a quick walk write nothing), and
+housekeeping deletes stale ones.
 
 The anchor must not pass over an upload in flight: one whose rows were stamped before
 the anchor's row and that commits after the mark would land below the anchor, uncounted
@@ -56,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from openenrich.config import Settings
 from openenrich.db import Database, table
 from openenrich.db.base import UTCDateTime
 from openenrich.ids import utcnow
@@ -185,4 +187,12 @@ async def keep(
             )
             .values(used_at=now)
         )
+        await session.commit()
+
+
+async def purge(database: Database, settings: Settings) -> None:
+    """Housekeeping: marks unused for `leads_offset_snapshot_seconds` are gone for good."""
+    cutoff = utcnow() - timedelta(seconds=settings.leads_offset_snapshot_seconds)
+    async with database.session() as session:
+        await session.execute(_marks.delete().where(_marks.c.used_at < cutoff))
         await session.commit()
