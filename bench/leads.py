@@ -8,8 +8,9 @@
   each run. The reference says "under 2 seconds end-to-end"; our targets on two cores:
   ≤ 0.5 s on SQLite, ≤ 1 s on PostgreSQL.
 - export: the cookbook's offset loop over that pipeline in pages of 10,000 (per-page
-  latency, target ≤ 250 ms), then the same walk by cursor (`after`), then the whole
-  pipeline as one `format=ndjson` stream.
+  latency, target ≤ 250 ms; its first page records the walk's mark, the next lists the
+  rows at or below it), then the same walk by cursor (`after`), then the whole pipeline
+  as one `format=ndjson` stream.
 
 Each run starts a server on a new database (with `--postgres`, a new database on the
 PostgreSQL of OPENENRICH_TEST_DATABASE_URL, dropped afterwards); each figure is the

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     # The lead surface's requests per key per minute (the reference's 600 / minute / token).
     leads_requests_per_minute: int = Field(default=600, ge=1)
     leads_extract_model: str = "gpt-4o-mini"
+    # How long an offset walk's mark (its first page's view of the pipeline) lasts after
+    # its last use: later offset pages by the same key list the pipeline as it was then.
+    leads_offset_snapshot_seconds: float = Field(default=900.0, gt=0)
 
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -1,33 +1,46 @@
 """`GET /v1/pipelines/:id/leads`: the reference's page, its paging rules, the cookbook's
-export loop, and what we add (a cursor, ndjson and CSV exports).
+export loop, and what we add (offset walks as of their first page, a cursor, ndjson and
+CSV exports).
 
-Why an offset loop can repeat rows, and what the reference's claim is about: the order is
-newest first, so a lead uploaded while a client pages lands at the top and pushes every
-row below it one place down; the next offset page then starts with rows the previous page
-already had (duplicates, never gaps). The reference's promise ("pages don't repeat or
-skip rows even after rapid bulk inserts") holds for leads inserted *before* the export:
-a bulk insert gives thousands of rows one timestamp, and without the tiebreak on the id
-two reads could order them differently and repeat or skip rows across pages. While
-another client keeps uploading, only the cursor (`after`) walk is free of repeats: it
-continues below the last row it returned, wherever new rows land.
+Why an offset loop could repeat rows, and what keeps it from doing so: the order is
+newest first, so a lead uploaded while a client pages lands at the top and would push
+every row below it one place down; the next offset page would then start with rows the
+previous page already had. So the first page (offset 0) marks the pipeline as it is (its
+newest row and its total) for the key, and the key's later offset pages of that size list
+only the rows at or below the mark: the cookbook's loop exports every row that was there
+when it began, once, while another client keeps uploading. The tiebreak on the id is what
+the reference's own promise is about: a bulk insert gives thousands of rows one
+timestamp, and without it two reads could order them differently.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import concurrent.futures
 import csv
 import io
 import json
 import threading
+import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select, update
 
+from helpers.server import LiveServer
+from helpers.tenants import Tenants
 from leads.conftest import Leads, addresses
-from openenrich.leads.models import LEAD_FIELDS
+from openenrich.app import create_app
+from openenrich.config import Settings
+from openenrich.db import Database
+from openenrich.ids import utcnow
+from openenrich.leads import marks, uploads
+from openenrich.leads.models import LEAD_FIELDS, LeadListMark
+from openenrich.tenancy import service
 
 ROW_FIELDS = {
     "pipeline_lead_id",
@@ -153,7 +166,7 @@ def offset_export(leads: Leads, pipeline: str, limit: int) -> list[dict[str, Any
         offset += limit
 
 
-def cursor_export(leads: Leads, pipeline: str, limit: int, between: Any = None) -> list[Any]:
+def cursor_export(leads: Leads, pipeline: str, limit: int) -> list[Any]:
     exported: list[dict[str, Any]] = []
     cursor = None
     while True:
@@ -166,8 +179,6 @@ def cursor_export(leads: Leads, pipeline: str, limit: int, between: Any = None) 
         assert (cursor is not None) == page["pagination"]["has_more"]
         if cursor is None:
             return exported
-        if between is not None:
-            between()
 
 
 def test_the_cookbook_export_after_rapid_bulk_inserts(leads: Leads, pipeline: str) -> None:
@@ -182,41 +193,222 @@ def test_the_cookbook_export_after_rapid_bulk_inserts(leads: Leads, pipeline: st
     assert cursor_export(leads, pipeline, limit=700) == by_offset
 
 
-def test_uploads_during_an_export_repeat_rows_by_offset_never_by_cursor(
-    leads: Leads, pipeline: str
+def test_the_cookbook_loop_exports_each_row_once_while_another_client_uploads(
+    leads: Leads, pipeline: str, tenants: Tenants
 ) -> None:
-    leads.upload(pipeline, addresses(300))
-    before = {row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 1000)}
-    uploads = iter(range(1, 100))
+    """The cookbook's offset loop, as written (in pages of 150 here), while another client
+    uploads batch after batch, at least one between every two pages: it exports exactly
+    the rows that were there at its first page, each once, in order; `total` and
+    `has_more` are those of the pipeline then."""
+    leads.upload(pipeline, addresses(2000))
+    landed = threading.Event()
+    stop = threading.Event()
 
-    def another_client_uploads() -> None:
-        batch = next(uploads)
-        leads.upload(pipeline, addresses(25, start=10_000 * batch))
+    def keep_uploading() -> int:
+        sent = 0
+        with httpx.Client(base_url=str(leads.client.base_url), timeout=60) as client:
+            uploader = Leads(client, tenants.key("acme"))
+            while not stop.is_set():
+                uploader.upload(pipeline, addresses(50, start=100_000 + sent))
+                sent += 50
+                landed.set()
+        return sent
 
-    # The offset loop, with 25 leads uploaded between its pages: each upload pushes the
-    # rows down by 25, so each next page starts with 25 rows the last page had.
     exported: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        page = leads.page(pipeline, limit=100, offset=offset)
-        exported.extend(page["data"])
-        if not page["pagination"]["has_more"]:
-            break
-        offset += 100
-        another_client_uploads()
-    ids = [row["pipeline_lead_id"] for row in exported]
-    repeated = len(ids) - len(set(ids))
-    assert repeated > 0
-    assert before <= set(ids)  # no gaps: every row that was there is in the export
+    totals: list[int] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        uploads = pool.submit(keep_uploading)
 
-    # The cursor walk, uploads between its pages all the same: every row that was there
-    # when it began, each once, none of those added since (they sort above the cursor).
-    leads.upload(pipeline, addresses(5, start=900_000))
-    start = {row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 10_000)}
-    walked = cursor_export(leads, pipeline, limit=100, between=another_client_uploads)
-    walked_ids = [row["pipeline_lead_id"] for row in walked]
-    assert len(walked_ids) == len(set(walked_ids))
-    assert set(walked_ids) == start
+        def wait_for_an_upload() -> None:
+            landed.clear()
+            while not landed.wait(0.05):
+                if uploads.done():
+                    uploads.result()  # raises what stopped it
+                    raise AssertionError("the uploader stopped")
+
+        try:
+            offset = 0
+            while True:
+                page = leads.page(pipeline, limit=150, offset=offset)
+                exported.extend(page["data"])
+                totals.append(page["pagination"]["total"])
+                if not page["pagination"]["has_more"]:
+                    break
+                offset += 150
+                wait_for_an_upload()
+        finally:
+            stop.set()
+        sent = uploads.result()
+
+    ids = [row["pipeline_lead_id"] for row in exported]
+    marked = totals[0]
+    assert set(totals) == {marked}
+    assert len(ids) == len(set(ids)) == marked >= 2000
+    assert set(emails(exported)) >= {row["email"] for row in addresses(2000)}
+    # What the pipeline holds now, newest first: those added since the first page sort
+    # above the rows that were there, and those are the export, all of them.
+    everything = [row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 10_000)]
+    assert len(everything) == 2000 + sent > marked
+    assert ids == everything[len(everything) - marked :]
+
+
+def test_a_first_page_waits_for_an_upload_in_flight(
+    leads: Leads, pipeline: str, settings: Settings
+) -> None:
+    """An upload holds its account's lock from its quota check until it commits (here the
+    upload service's own transaction, held open by the test): a first page waits for it,
+    and its mark counts what the upload adds."""
+    leads.upload(pipeline, addresses(10))
+    holding, release = threading.Event(), threading.Event()
+
+    async def upload_held_open() -> None:
+        database = Database.from_settings(settings)
+        try:
+            principal = await service.authenticate(database, leads.key)
+            async with database.session() as session:
+                rows = addresses(5, start=10)
+                await uploads.upload(session, principal, pipeline, rows, max_rows=100)
+                holding.set()
+                await asyncio.to_thread(release.wait, 30)
+                await session.commit()
+        finally:
+            await database.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        upload = pool.submit(asyncio.run, upload_held_open())
+        try:
+            assert holding.wait(30)
+            first = pool.submit(leads.page, pipeline, limit=100)
+            time.sleep(0.5)
+            assert not first.done()
+        finally:
+            release.set()
+        upload.result()
+        page = first.result()
+    assert page["pagination"]["total"] == 15
+    assert emails(page["data"]) == [f"user{n}@stresstest.example" for n in range(14, -1, -1)]
+
+
+def test_an_offset_page_without_a_mark_is_live(leads: Leads, pipeline: str) -> None:
+    """A walk that starts past offset 0 has no mark: each page is the pipeline as it is."""
+    leads.upload(pipeline, addresses(30))
+    page = leads.page(pipeline, limit=10, offset=10)
+    assert emails(page["data"]) == [f"user{n}@stresstest.example" for n in range(19, 9, -1)]
+    assert page["pagination"]["total"] == 30
+    leads.upload(pipeline, addresses(5, start=30))
+    page = leads.page(pipeline, limit=10, offset=10)
+    assert emails(page["data"]) == [f"user{n}@stresstest.example" for n in range(24, 14, -1)]
+    assert page["pagination"]["total"] == 35
+
+
+def test_pagination_total_is_the_marked_total(leads: Leads, other: Leads, pipeline: str) -> None:
+    leads.upload(pipeline, addresses(30))
+    first = leads.page(pipeline, limit=10)
+    assert first["pagination"]["total"] == 30
+    leads.upload(pipeline, addresses(5, start=30))
+    assert leads.pipeline(pipeline)["total_leads"] == 35
+    pages = [leads.page(pipeline, limit=10, offset=offset) for offset in (10, 20)]
+    assert [page["pagination"]["total"] for page in pages] == [30, 30]
+    assert [page["pagination"]["has_more"] for page in pages] == [True, False]
+    listed = emails(first["data"]) + emails(pages[0]["data"]) + emails(pages[1]["data"])
+    assert listed == [f"user{n}@stresstest.example" for n in range(29, -1, -1)]
+    # A new walk marks the pipeline as it is now.
+    assert leads.page(pipeline, limit=10, offset=0)["pagination"]["total"] == 35
+    assert leads.page(pipeline, limit=10, offset=30)["pagination"] == {
+        "limit": 10,
+        "offset": 30,
+        "total": 35,
+        "has_more": False,
+        "next_cursor": None,
+    }
+    # Another tenant's pipeline is not found, with a mark or without.
+    for offset in (0, 10):
+        answer = other.request(
+            "GET", f"/v1/pipelines/{pipeline}/leads", params={"limit": 10, "offset": offset}
+        )
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "Pipeline not found"}
+
+
+def test_a_walk_that_began_on_an_empty_pipeline_stays_empty(leads: Leads, pipeline: str) -> None:
+    assert leads.page(pipeline, limit=5)["pagination"]["total"] == 0
+    leads.upload(pipeline, addresses(12))
+    later = leads.page(pipeline, limit=5, offset=5)
+    assert later["data"] == []
+    assert later["pagination"]["total"] == 0
+    assert later["pagination"]["has_more"] is False
+    assert len(leads.page(pipeline, limit=5, offset=0)["data"]) == 5  # a new walk
+
+
+def test_marks_are_per_key_and_per_page_size(leads: Leads, pipeline: str, tenants: Tenants) -> None:
+    """Each key's walk has its own mark, a read-only key's too; a page size is a walk of
+    its own (another size at offset > 0 is live)."""
+    reader = Leads(leads.client, tenants.key("acme", role="read"))
+    third = Leads(leads.client, tenants.key("acme"))
+    leads.upload(pipeline, addresses(30))
+    before = emails(offset_export(leads, pipeline, 10_000))
+    leads.page(pipeline, limit=10)
+    reader.page(pipeline, limit=10, offset=0)
+    leads.upload(pipeline, addresses(5, start=30))
+    now = emails(offset_export(leads, pipeline, 10_000))
+
+    assert emails(leads.page(pipeline, limit=10, offset=10)["data"]) == before[10:20]
+    assert emails(reader.page(pipeline, limit=10, offset=10)["data"]) == before[10:20]
+    assert emails(third.page(pipeline, limit=10, offset=10)["data"]) == now[10:20]  # no mark
+    assert emails(leads.page(pipeline, limit=5, offset=10)["data"]) == now[10:15]  # no mark
+
+    # The reader starts again: its mark moves, the other key's stays.
+    reader.page(pipeline, limit=10)
+    assert emails(reader.page(pipeline, limit=10, offset=10)["data"]) == now[10:20]
+    last = leads.page(pipeline, limit=10, offset=20)
+    assert emails(last["data"]) == before[20:30]
+    assert last["pagination"]["has_more"] is False
+
+
+def test_an_expired_mark_gives_the_live_listing(settings: Settings, tenants: Tenants) -> None:
+    brief = settings.model_copy(update={"leads_offset_snapshot_seconds": 0.05})
+    with (
+        LiveServer(create_app(brief)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        leads = Leads(client, tenants.key("acme"))
+        pipeline = leads.create_pipeline()["pipeline_id"]
+        leads.upload(pipeline, addresses(30))
+        leads.page(pipeline, limit=10)
+        leads.upload(pipeline, addresses(5, start=30))
+        time.sleep(0.2)
+        page = leads.page(pipeline, limit=10, offset=10)
+    assert emails(page["data"]) == [f"user{n}@stresstest.example" for n in range(24, 14, -1)]
+    assert page["pagination"]["total"] == 35
+
+
+def test_housekeeping_purges_stale_marks(leads: Leads, pipeline: str, settings: Settings) -> None:
+    leads.upload(pipeline, addresses(30))
+    leads.page(pipeline, limit=10)
+    leads.page(pipeline, limit=20)
+    leads.upload(pipeline, addresses(5, start=30))
+
+    async def age_and_purge() -> int:
+        database = Database.from_settings(settings)
+        try:
+            async with database.session() as session:
+                seconds = settings.leads_offset_snapshot_seconds + 1
+                await session.execute(
+                    update(LeadListMark)
+                    .where(LeadListMark.page_size == 10)
+                    .values(used_at=utcnow() - timedelta(seconds=seconds))
+                )
+                await session.commit()
+            await marks.purge(database, settings)
+            async with database.session() as session:
+                left = await session.scalar(select(func.count()).select_from(LeadListMark))
+            return int(left or 0)
+        finally:
+            await database.dispose()
+
+    assert asyncio.run(age_and_purge()) == 1
+    assert leads.page(pipeline, limit=10, offset=10)["pagination"]["total"] == 35  # live
+    assert leads.page(pipeline, limit=20, offset=20)["pagination"]["total"] == 30  # marked
 
 
 def test_a_cursor_walk_while_another_client_keeps_uploading(leads: Leads, pipeline: str) -> None:

@@ -13,6 +13,7 @@ from openenrich.http.state import AppState
 from openenrich.leads import (
     column_routes,
     enrichment_routes,
+    marks,
     models,
     pipeline_routes,
     tasks,
@@ -38,4 +39,5 @@ COMPONENT = Component(
     models=models,
     api_lifespan=api_lifespan,
     jobs=[tasks.enrichment_spec(), tasks.validation_spec()],
+    housekeeping=[marks.purge],
 )

@@ -8,9 +8,13 @@ order equal timestamps differently and repeat or skip rows across pages.
 
 Paging, two ways:
 
-- `limit`/`offset`, as the reference. Stable while nothing is added. New leads arrive at
-  the top, so while another client uploads, every row below shifts down by the number
-  added and an offset loop reads some rows twice (it skips none).
+- `limit`/`offset`, as the reference. New leads arrive at the top, so while another
+  client uploads, every row below would shift down by the number added and an offset
+  loop would read some rows twice. So an offset-0 page records a mark (`marks.py`): the
+  newest row then, and the total then. That page and the same key's later offset pages
+  of the same size list the rows at or below it, with that total: the pages of the
+  pipeline as it was at offset 0, whatever is uploaded meanwhile. An offset page without
+  a mark (expired, or a walk that did not start at 0) is live.
 - `after=<cursor>` (`pagination.next_cursor`): a keyset on (created_at, id), stable
   whatever is added while a client pages: rows added later sort above the cursor, so a
   walk from the first page sees every row that existed when it started, once.
@@ -55,9 +59,9 @@ from sqlalchemy import (
 
 from openenrich.db import Database, table
 from openenrich.errors import BadRequest
-from openenrich.leads import pipelines
+from openenrich.leads import marks, pipelines
 from openenrich.leads.models import LEAD_FIELDS, Lead, Pipeline, PipelineLead
-from openenrich.tenancy.tenant import Tenant
+from openenrich.tenancy.tenant import Principal, Tenant
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -189,8 +193,10 @@ def _rows(
     *,
     offset: int = 0,
     below: tuple[Any, str] | None = None,
+    upto: tuple[Any, str] | None = None,
 ) -> Sequence[Row[Any]]:
-    """A page of rows, read along the (pipeline_id, created_at, id) index.
+    """A page of rows (those strictly `below` a position and at or below `upto`, when
+    given), read along the (pipeline_id, created_at, id) index.
 
     SQLite walks that index for the join as written. PostgreSQL, on a freshly filled
     pipeline (no statistics yet), joined every row of the pipeline and sorted them wide,
@@ -199,12 +205,19 @@ def _rows(
     links, leads = table(PipelineLead), table(Lead)
     dialect = connection.dialect.name
     conditions = [links.c.pipeline_id == pipeline_id]
+    # Positions are stored values as they came back, compared as the database stores them.
+    stamp_type = DateTime(timezone=True) if dialect == "postgresql" else String()
+    key = tuple_(links.c.created_at, links.c.id)
     if below is not None:
-        # The stored value as it came back, compared as the database stores it.
-        stamp_type = DateTime(timezone=True) if dialect == "postgresql" else String()
         conditions.append(
-            tuple_(links.c.created_at, links.c.id)
-            < tuple_(bindparam("at", below[0], type_=stamp_type), bindparam("id", below[1]))
+            key < tuple_(bindparam("at", below[0], type_=stamp_type), bindparam("id", below[1]))
+        )
+    if upto is not None:
+        conditions.append(
+            key
+            <= tuple_(
+                bindparam("upto_at", upto[0], type_=stamp_type), bindparam("upto_id", upto[1])
+            )
         )
     order = (links.c.created_at.desc(), links.c.id.desc())
     if dialect == "postgresql":
@@ -227,17 +240,8 @@ def _rows(
     return connection.execute(statement).all()
 
 
-def _page(
-    connection: Connection,
-    tenant: Tenant,
-    pipeline_id: str,
-    size: int,
-    offset: int | None,
-    after: str | None,
-) -> bytes:
-    total = _total(connection, tenant, pipeline_id)
-    below = None if after is None else _position(connection, pipeline_id, after)
-    rows = _rows(connection, pipeline_id, size + 1, offset=offset or 0, below=below)
+def _answer(rows: Sequence[Row[Any]], size: int, offset: int | None, total: int) -> bytes:
+    """The page's JSON, from up to `size + 1` rows (one more says there is more)."""
     has_more = len(rows) > size
     rows = rows[:size]
     answer = {
@@ -253,6 +257,47 @@ def _page(
     return orjson.dumps(answer)
 
 
+def _page(
+    connection: Connection,
+    tenant: Tenant,
+    pipeline_id: str,
+    size: int,
+    offset: int | None,
+    after: str | None,
+) -> bytes:
+    """A live page: from `offset`, or below the cursor `after`."""
+    total = _total(connection, tenant, pipeline_id)
+    below = None if after is None else _position(connection, pipeline_id, after)
+    rows = _rows(connection, pipeline_id, size + 1, offset=offset or 0, below=below)
+    return _answer(rows, size, offset, total)
+
+
+def _marked_page(
+    connection: Connection, pipeline_id: str, size: int, offset: int | None, mark: marks.Mark
+) -> bytes:
+    """A page of the pipeline as it was at the mark."""
+    if mark.anchor is None:  # empty then
+        return _answer((), size, offset, mark.total)
+    rows = _rows(connection, pipeline_id, size + 1, offset=offset or 0, upto=mark.anchor)
+    return _answer(rows, size, offset, mark.total)
+
+
+def _offset_page(
+    connection: Connection,
+    principal: Principal,
+    pipeline_id: str,
+    size: int,
+    offset: int,
+    seconds: float,
+) -> tuple[bytes, marks.Mark | None]:
+    """A page past the first: as of the key's mark when it has a fresh one, else live."""
+    mark = marks.find(connection, principal, pipeline_id, size, seconds)
+    if mark is None:
+        return _page(connection, principal.tenant, pipeline_id, size, offset, None), None
+    _total(connection, principal.tenant, pipeline_id)  # the 404, should the pipeline go
+    return _marked_page(connection, pipeline_id, size, offset, mark), mark
+
+
 def page_bounds(
     limit: int | None, offset: int | None, after: str | None
 ) -> tuple[int, int | None, str | None]:
@@ -266,18 +311,35 @@ def page_bounds(
 
 async def page(
     database: Database,
-    tenant: Tenant,
+    principal: Principal,
     pipeline_id: str,
     limit: int | None,
     offset: int | None,
     after: str | None,
+    *,
+    snapshot_seconds: float,
 ) -> bytes:
-    """One page, as the JSON answer's bytes (`schemas.LeadPage`)."""
+    """One page, as the JSON answer's bytes (`schemas.LeadPage`). `snapshot_seconds`: how
+    long an offset walk's mark lasts after its last use."""
     size, skip, start = page_bounds(limit, offset, after)
     key = pipelines.parse_id(pipeline_id)
     if key is None:
         raise pipelines.not_found()
-    return await database.read(lambda connection: _page(connection, tenant, key, size, skip, start))
+    tenant = principal.tenant
+    if start is not None:  # a cursor walk needs no mark: new rows land above it
+        return await database.read(lambda c: _page(c, tenant, key, size, None, start))
+    if not skip:
+        mark = await marks.take(database, principal, key, size)
+        if mark is None:
+            raise pipelines.not_found()
+        taken = mark
+        return await database.read(lambda c: _marked_page(c, key, size, offset, taken))
+    body, found = await database.read(
+        lambda c: _offset_page(c, principal, key, size, skip, snapshot_seconds)
+    )
+    if found is not None:
+        await marks.keep(database, principal, key, size, found, snapshot_seconds)
+    return body
 
 
 # -- exports -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Lead pipelines' tables: pipelines, leads (one per e-mail per tenant), the junction rows
-a pipeline lists, templates and columns, and the per-lead ledger of enrichment and
-validation jobs.
+a pipeline lists (and the marks that hold offset walks over them still), templates and
+columns, and the per-lead ledger of enrichment and validation jobs.
 
 Ids are UUIDs (version 7, time-ordered), as the reference names its resources. Counters
 that the reference shows on every pipeline are columns kept in step by the writes that
@@ -171,6 +171,29 @@ class PipelineLead(TenantMixin, Base):
     # free) next to the verdict, readable per lead.
     email_validation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LeadListMark(TenantMixin, Base):
+    """Where a key's offset walk over a pipeline began (`marks.py`): the newest row at its
+    offset-0 page and the pipeline's total then, so its later pages list the pipeline as
+    it was. One per key, pipeline and page size, overwritten by the next offset-0 page.
+
+    No foreign keys to the key or the pipeline (each would cost a lookup per listing): a
+    mark of a key or pipeline that is gone is never read again, and housekeeping purges
+    it once it is stale."""
+
+    __tablename__ = "lead_list_marks"
+    __table_args__ = (PrimaryKeyConstraint("api_key_id", "pipeline_id", "page_size"),)
+
+    api_key_id: Mapped[str] = mapped_column(String(40))
+    pipeline_id: Mapped[str] = mapped_column(String(UUID_LENGTH))
+    page_size: Mapped[int] = mapped_column(Integer)
+    # The newest pipeline_leads row's (created_at, id), copied as stored; None when the
+    # pipeline was empty.
+    anchor_at: Mapped[datetime | None] = mapped_column()
+    anchor_id: Mapped[str | None] = mapped_column(String(UUID_LENGTH))
+    total: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[datetime] = mapped_column()
 
 
 class AiTemplate(TenantMixin, Base):

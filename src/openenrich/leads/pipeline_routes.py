@@ -149,7 +149,10 @@ async def list_leads(
 ) -> Response:
     db = database(request)
     if format == "json":
-        body = await listing.page(db, principal.tenant, pipeline_id, limit, offset, after)
+        seconds = app_state(request).settings.leads_offset_snapshot_seconds
+        body = await listing.page(
+            db, principal, pipeline_id, limit, offset, after, snapshot_seconds=seconds
+        )
         return Response(body, media_type="application/json")
     if limit is not None or offset is not None:
         raise BadRequest(f"format={format} streams the whole pipeline: no limit or offset")
