@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.entities import models
+from openenrich.entities import llm_routes, models
 
-COMPONENT = Component(name="entities", models=models)
+COMPONENT = Component(name="entities", routers=[llm_routes.router], models=models)
