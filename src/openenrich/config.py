@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     leads_requests_per_minute: int = Field(default=600, ge=1)
     leads_extract_model: str = "gpt-4o-mini"
 
+    # Entity schemas: the model that refines a schema generated from samples, and that
+    # edits one after an instruction, when the request names none (None: generation
+    # keeps the inferred schema, and an AI edit must name its model).
+    entities_default_model: str | None = None
+
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     fetch_max_bytes: int = Field(default=5 * MIB, ge=1024)
