@@ -561,6 +561,28 @@ def test_an_ai_edit_of_a_schema_changed_meanwhile_saves_nothing(api: Api, fake: 
     )
 
 
+def test_a_cancelled_ai_edit_saves_nothing(api: Api, fake: FakeLLM) -> None:
+    schema = api.create_schema()
+    gate = threading.Event()
+    editing_to(fake, HEADCOUNT, gate)
+    job_id = edit(api, schema["id"], instruction="Add the headcount", model=MODEL)
+    try:
+        fake.server.wait_for(1)
+        cancelled = api.ok(api.post(f"/api/llm/cancel/{job_id}"))
+        assert cancelled["status"] == "cancelled"
+    finally:
+        gate.set()
+    found = events(api, job_id)
+    assert types(found) == ["model_started", "completed"]
+    assert found[-1][1]["status"] == "cancelled"
+    # The answer comes back after the cancel (in a few milliseconds once the gate is
+    # open): the worker drops it.
+    time.sleep(0.5)
+    assert api.ok(api.get(f"/api/llm/jobs/{job_id}"))["status"] == "cancelled"
+    assert api.ok(api.get(f"/api/schema/saved/{schema['id']}"))["version"] == 1
+    assert types(events(api, job_id)) == ["model_started", "completed"]
+
+
 def test_ai_edits_refused_before_any_job(
     api: Api, other: Api, fake: FakeLLM, tenants: Tenants
 ) -> None:
