@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     # its last use: later offset pages by the same key list the pipeline as it was then.
     leads_offset_snapshot_seconds: float = Field(default=900.0, gt=0)
 
+    # Entity schemas: the model that refines a schema generated from samples, and that
+    # edits one after an instruction, when the request names none (None: generation
+    # keeps the inferred schema, and an AI edit must name its model).
+    entities_default_model: str | None = None
+
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     fetch_max_bytes: int = Field(default=5 * MIB, ge=1024)

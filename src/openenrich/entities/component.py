@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.entities import fusion_routes, models, schema_routes
+from openenrich.entities import fusion_routes, llm_routes, models, schema_jobs, schema_routes
 
 COMPONENT = Component(
     name="entities",
-    routers=[schema_routes.router, fusion_routes.router],
+    routers=[schema_routes.router, fusion_routes.router, llm_routes.router],
     models=models,
+    jobs=[schema_jobs.generation_spec(), schema_jobs.edit_spec()],
 )

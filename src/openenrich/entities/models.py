@@ -92,6 +92,8 @@ class EntityJob(TenantMixin, Base):
     total_entities: Mapped[int] = mapped_column(Integer, default=0)
     completed_entities: Mapped[int] = mapped_column(Integer, default=0)
     failed_entities: Mapped[int] = mapped_column(Integer, default=0)
+    # The sum of its records' costs, added in the transaction that adds each record.
+    total_cost: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -109,3 +109,49 @@ class VersionOut(BaseModel):
     change: str = Field(description="created, updated or ai_edit")
     note: str | None = Field(description="For an AI edit, the instruction")
     created_at: Timestamp
+
+
+# -- the schema jobs (answered with `JobStarted`, followed on /api/llm/stream/{job_id}) ----
+
+
+def _model_field() -> Any:
+    return Field(
+        default=None,
+        max_length=200,
+        description="A provider::model key (GET /api/enrichment/options); when left out, "
+        "the server's OPENENRICH_ENTITIES_DEFAULT_MODEL",
+        examples=["anthropic::claude-sonnet-4-5-20250514"],
+    )
+
+
+class GenerateBody(BaseModel):
+    """Samples to infer a schema from; a model to describe it; whether to save it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: list[Any] = Field(
+        description="1 to 50 sample entities, JSON objects",
+        examples=[[{"name": "Moderna Inc", "country": "US", "founded": 2010}]],
+    )
+    model: str | None = _model_field()
+    save: bool = Field(
+        default=False,
+        description="Save the result as a new saved schema (name and entity_type required)",
+    )
+    name: str | None = Field(default=None, description="With save: 1 to 200 characters")
+    entity_type: str | None = Field(
+        default=None, examples=["company"], description="With save: 1 to 64 characters"
+    )
+    description: str | None = Field(default=None, description="With save: at most 10,000")
+
+
+class PromptBody(BaseModel):
+    """An instruction in plain language to edit a saved schema with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field(
+        description="At most 4,000 characters",
+        examples=["Add the number of employees, as an integer, in the company_profile group"],
+    )
+    model: str | None = _model_field()

@@ -275,6 +275,13 @@ def _description(value: str | None) -> str | None:
     return value
 
 
+def identity(name: str, kind: str, description: str | None) -> tuple[str, str, str | None]:
+    """A new schema's name, entity type and description as they are saved (400s naming
+    what is wrong): checked by `create`, and by the generation job's route before it
+    starts a job that will save one."""
+    return _text(name, "name", MAX_NAME), entity_type(kind), _description(description)
+
+
 # -- reading -------------------------------------------------------------------------------
 
 
@@ -424,9 +431,7 @@ def _version_of(row: EntitySchema, change: str, note: str | None) -> EntitySchem
 
 
 async def create(session: AsyncSession, tenant: Tenant, body: SchemaBody) -> SchemaOut:
-    name = _text(body.name, "name", MAX_NAME)
-    kind = entity_type(body.entity_type)
-    description = _description(body.description)
+    name, kind, description = identity(body.name, body.entity_type, body.description)
     check_json_schema(body.json_schema)
     now = utcnow()
     row = EntitySchema(

@@ -104,6 +104,7 @@ def upgrade() -> None:
         sa.Column("total_entities", sa.Integer(), nullable=False),
         sa.Column("completed_entities", sa.Integer(), nullable=False),
         sa.Column("failed_entities", sa.Integer(), nullable=False),
+        sa.Column("total_cost", sa.Numeric(precision=18, scale=8), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("org_id", sa.String(length=40), nullable=False),
         sa.Column("environment", sa.String(length=4), nullable=False),
