@@ -193,6 +193,45 @@ def test_the_cookbook_export_after_rapid_bulk_inserts(leads: Leads, pipeline: st
     assert cursor_export(leads, pipeline, limit=700) == by_offset
 
 
+class Uploading:
+    """Another client uploading batch after batch into `pipeline` while a test pages;
+    `between_pages()` returns once one more batch has landed, so every two pages have at
+    least one upload between them, however loaded the machine."""
+
+    def __init__(self, leads: Leads, pipeline: str, key: str) -> None:
+        self.leads, self.pipeline, self.key = leads, pipeline, key
+        self.landed = threading.Event()
+        self.stop = threading.Event()
+        self.pool = concurrent.futures.ThreadPoolExecutor(1)
+        self.sent = 0
+
+    def __enter__(self) -> Uploading:
+        self.uploads = self.pool.submit(self._keep_uploading)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.sent = self.uploads.result() if exc[0] is None else 0
+        self.pool.shutdown()
+
+    def _keep_uploading(self) -> int:
+        sent = 0
+        with httpx.Client(base_url=str(self.leads.client.base_url), timeout=60) as client:
+            uploader = Leads(client, self.key)
+            while not self.stop.is_set():
+                uploader.upload(self.pipeline, addresses(50, start=100_000 + sent))
+                sent += 50
+                self.landed.set()
+        return sent
+
+    def between_pages(self) -> None:
+        self.landed.clear()
+        while not self.landed.wait(0.05):
+            if self.uploads.done():
+                self.uploads.result()  # raises what stopped it
+                raise AssertionError("the uploader stopped")
+
+
 def test_the_cookbook_loop_exports_each_row_once_while_another_client_uploads(
     leads: Leads, pipeline: str, tenants: Tenants
 ) -> None:
@@ -201,44 +240,19 @@ def test_the_cookbook_loop_exports_each_row_once_while_another_client_uploads(
     the rows that were there at its first page, each once, in order; `total` and
     `has_more` are those of the pipeline then."""
     leads.upload(pipeline, addresses(2000))
-    landed = threading.Event()
-    stop = threading.Event()
-
-    def keep_uploading() -> int:
-        sent = 0
-        with httpx.Client(base_url=str(leads.client.base_url), timeout=60) as client:
-            uploader = Leads(client, tenants.key("acme"))
-            while not stop.is_set():
-                uploader.upload(pipeline, addresses(50, start=100_000 + sent))
-                sent += 50
-                landed.set()
-        return sent
-
     exported: list[dict[str, Any]] = []
     totals: list[int] = []
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        uploads = pool.submit(keep_uploading)
-
-        def wait_for_an_upload() -> None:
-            landed.clear()
-            while not landed.wait(0.05):
-                if uploads.done():
-                    uploads.result()  # raises what stopped it
-                    raise AssertionError("the uploader stopped")
-
-        try:
-            offset = 0
-            while True:
-                page = leads.page(pipeline, limit=150, offset=offset)
-                exported.extend(page["data"])
-                totals.append(page["pagination"]["total"])
-                if not page["pagination"]["has_more"]:
-                    break
-                offset += 150
-                wait_for_an_upload()
-        finally:
-            stop.set()
-        sent = uploads.result()
+    with Uploading(leads, pipeline, tenants.key("acme")) as uploading:
+        offset = 0
+        while True:
+            page = leads.page(pipeline, limit=150, offset=offset)
+            exported.extend(page["data"])
+            totals.append(page["pagination"]["total"])
+            if not page["pagination"]["has_more"]:
+                break
+            offset += 150
+            uploading.between_pages()
+    sent = uploading.sent
 
     ids = [row["pipeline_lead_id"] for row in exported]
     marked = totals[0]
@@ -414,29 +428,21 @@ def test_housekeeping_purges_stale_marks(leads: Leads, pipeline: str, settings: 
 def test_a_cursor_walk_while_another_client_keeps_uploading(leads: Leads, pipeline: str) -> None:
     leads.upload(pipeline, addresses(2000))
     before = [row["pipeline_lead_id"] for row in offset_export(leads, pipeline, 10_000)]
-    stop = threading.Event()
-
-    def keep_uploading() -> int:
-        sent = 0
-        with httpx.Client(base_url=str(leads.client.base_url), timeout=60) as client:
-            uploader = Leads(client, leads.key)
-            while not stop.is_set():
-                uploader.upload(pipeline, addresses(50, start=100_000 + sent))
-                sent += 50
-        return sent
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        uploader = pool.submit(keep_uploading)
-        try:
-            walked = cursor_export(leads, pipeline, limit=150)
-        finally:
-            stop.set()
-        sent = uploader.result()
+    walked: list[dict[str, Any]] = []
+    with Uploading(leads, pipeline, leads.key) as uploading:
+        cursor = None
+        while True:
+            page = leads.page(pipeline, limit=150, **({"after": cursor} if cursor else {}))
+            walked.extend(page["data"])
+            cursor = page["pagination"]["next_cursor"]
+            if cursor is None:
+                break
+            uploading.between_pages()
     ids = [row["pipeline_lead_id"] for row in walked]
     assert len(ids) == len(set(ids))
     # Everything that was there, in order, after whatever landed before the first page.
     assert ids[len(ids) - len(before) :] == before
-    assert sent > 0
+    assert uploading.sent >= 50 * 13  # one batch between every two of the 14 pages
 
 
 def test_cursor_errors(leads: Leads, pipeline: str) -> None:
