@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.entities import llm_routes, models
+from openenrich.entities import enrichment, enrichment_routes, llm_routes, models, record_routes
 
-COMPONENT = Component(name="entities", routers=[llm_routes.router], models=models)
+COMPONENT = Component(
+    name="entities",
+    routers=[llm_routes.router, enrichment_routes.router, record_routes.router],
+    models=models,
+    jobs=[enrichment.spec()],
+)
