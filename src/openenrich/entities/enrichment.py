@@ -334,7 +334,7 @@ class Run:
         self.window = int(ctx.settings.entities_job_concurrency)
         # Entities a `continue` let past their classification, with what it had cost.
         self.resumed = {
-            int(entry["entity_index"]): Spend.from_state(entry.get("spend") or {})
+            int(entry["entity_index"]): Spend.from_state(entry.get("_spend") or {})
             for entry in ctx.state.get("resumed", [])
             if "entity_index" in entry
         }
@@ -431,9 +431,9 @@ class Run:
             "entity_index": item.entity_index,
             "entity_type": self.schema.entity_type,
             "detail": mismatch.reason,
-            "spend": mismatch.spend.as_state(),
+            "_spend": mismatch.spend.as_state(),  # the check's cost, for the entity's record
         }
-        shown = {key: value for key, value in paused.items() if key != "spend"}
+        shown = {key: value for key, value in paused.items() if key != "_spend"}
         ctx = self.ctx
         async with self.log.lock, ctx.database.session() as session:
             await jobs.hold(session, ctx)
