@@ -34,7 +34,7 @@ pytestmark = pytest.mark.subprocess
 MINI = "openai::gpt-4o-mini"
 ENTITIES = 12
 IN_FLIGHT = 2  # OPENENRICH_ENTITIES_JOB_CONCURRENCY below: 2 entities, 4 calls at a time
-ANSWERED_BEFORE_KILL = 10  # calls: 5 entities, both models
+ANSWERED_BEFORE_KILL = 10  # calls answered (and stored) before the kill
 
 
 class GatedOracle(Oracle):
@@ -109,9 +109,13 @@ def test_a_killed_server_resumes_the_batch_and_asks_no_model_twice(
                 return int(page["total"])
 
             until(lambda: recorded() == ANSWERED_BEFORE_KILL, "the first pairs committed")
-            until(lambda: fake.held == 2 * IN_FLIGHT, "the window full of held calls")
+            # The entities in flight have asked for their next calls, which are held (how
+            # many of them depends on how the calls of two entities interleave).
+            until(lambda: fake.held >= IN_FLIGHT, "held calls")
+            time.sleep(0.5)
+            held = fake.held
+            assert recorded() == ANSWERED_BEFORE_KILL
             server.kill()
-            assert len(record_costs(tenants, job_id)) == ANSWERED_BEFORE_KILL + 5  # + fusions
         fake.holding = False
         # The same node again: it knows the job was its own and runs it at once.
         with (
@@ -138,7 +142,7 @@ def test_a_killed_server_resumes_the_batch_and_asks_no_model_twice(
     # Each model answered once per entity: none it had answered (and we had stored) was
     # asked again. The calls held when the server died were asked again after the restart.
     assert fake.answered == Counter({(m, n): 1 for m in ("gpt-4o", "gpt-4o-mini") for n in names})
-    assert len(fake.received) == 2 * ENTITIES + 2 * IN_FLIGHT
+    assert len(fake.received) == 2 * ENTITIES + held
     for record in records:
         if record["model"] != "fusion":
             assert record["input_tokens"] == 100

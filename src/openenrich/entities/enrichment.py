@@ -146,48 +146,82 @@ async def start(
 # -- the job's log: events and results, in order --------------------------------------------
 
 
+Work = Callable[[AsyncSession], Awaitable[list[tuple[str, dict[str, Any]]]]]
+
+
 class Log:
-    """Commits a running job's writes with its events, one transaction at a time, in the
-    order they were made. Events with nothing to store (model_started, …) wait up to
-    LINGER for company; every transaction first holds the job row (`jobs.hold`)."""
+    """Commits a running job's writes with their events, in the order they were made,
+    several at a time: whatever was asked while a transaction ran goes in the next one
+    (a busy job commits a few times a second rather than once per result, which on
+    SQLite's single writer is what kept a batch from its models' pace). Events with
+    nothing to store (model_started, …) wait up to LINGER for company. Every transaction
+    first holds the job row (`jobs.hold`): a cancelled job writes nothing more."""
 
     def __init__(self, ctx: JobContext) -> None:
         self.ctx = ctx
         self.pending: list[tuple[str, dict[str, Any]]] = []
         self.lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
+        self._queue: list[tuple[Work | None, asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self.stopped = False
 
     def emit(self, type: str, data: dict[str, Any]) -> None:
         self.pending.append((type, data))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+        if self._timer is None and not self._busy():
+            self._timer = asyncio.get_running_loop().call_later(LINGER, self._flush)
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(LINGER)
-        try:
-            await self.commit()
-        except Stopped:
-            self.stopped = True
+    def _busy(self) -> bool:
+        return self._committer is not None and not self._committer.done()
 
-    async def commit(
-        self,
-        work: Callable[[AsyncSession], Awaitable[list[tuple[str, dict[str, Any]]]]] | None = None,
-    ) -> None:
+    def _flush(self) -> None:
+        self._timer = None
+        if self.pending and not self._busy():
+            self._committer = asyncio.get_running_loop().create_task(self._commit_all())
+
+    async def commit(self, work: Work | None = None) -> None:
         """`work(session)` writes and returns the events that go with it; what was emitted
-        before goes first."""
-        async with self.lock, self.ctx.transaction() as session:
-            await jobs.hold(session, self.ctx)
-            events, self.pending = self.pending, []
-            if work is not None:
-                events += await work(session)
-            if events:
-                await self.ctx.emit_all(events, session)
+        before goes first. Returns once committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, done))
+        if not self._busy():
+            self._committer = asyncio.get_running_loop().create_task(self._commit_all())
+        await done
+
+    async def _commit_all(self) -> None:
+        while self._queue or self.pending:
+            batch, self._queue = self._queue, []
+            try:
+                async with self.lock, self.ctx.transaction() as session:
+                    await jobs.hold(session, self.ctx)
+                    events, self.pending = self.pending, []
+                    for work, _ in batch:
+                        if work is not None:
+                            events += await work(session)
+                    if events:
+                        await self.ctx.emit_all(events, session)
+            except Exception as error:
+                self.stopped = self.stopped or isinstance(error, Stopped)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                if not batch:
+                    return  # only events, which nobody awaits: the next commit will tell
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        """The events not committed yet (for the last transaction, which writes its own)."""
+        events, self.pending = self.pending, []
+        return events
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -437,8 +471,7 @@ class Run:
         ctx = self.ctx
         async with self.log.lock, ctx.database.session() as session:
             await jobs.hold(session, ctx)
-            events = [*self.log.pending, ("classification_mismatch", shown), ("paused", shown)]
-            self.log.pending = []
+            events = [*self.log.take(), ("classification_mismatch", shown), ("paused", shown)]
             await ctx.emit_all(events, session)
             await ctx.save_state(session, paused=paused)
             await ctx.park(session, until=None)  # commits; ends this attempt
@@ -449,7 +482,7 @@ class Run:
             error = f"Every entity failed: {self.first_error or 'no model answered'}"
         async with self.log.lock, self.ctx.transaction() as session:
             await jobs.hold(session, self.ctx)
-            events, self.log.pending = self.log.pending, []
+            events = self.log.take()
             if events:
                 await self.ctx.emit_all(events, session)
             await jobs.finish(self.ctx, session, error=error)
