@@ -364,6 +364,9 @@ class Run:
             if self.strategy == "multi_expertise"
             else []
         )
+        self.sub_schemas = {
+            group.name: _sub_schema(schema.json_schema, group.properties) for group in self.groups
+        }
         self.log = Log(ctx)
         self.window = int(ctx.settings.entities_job_concurrency)
         # Entities a `continue` let past their classification, with what it had cost.
@@ -564,7 +567,7 @@ class Run:
                 tenant,
                 model,
                 self._prompt(item, group),
-                output_schema=_sub_schema(self.json_schema, group.properties),
+                output_schema=self.sub_schemas[group.name],
                 system=system,
                 job_id=job_id,
             )
