@@ -172,6 +172,18 @@ def test_entities_from_a_url(
         assert started["count"] == 2
         job = api.wait_for(started["job_id"], "completed")
         assert job["completed_entities"] == 2
+        fetched = len(files.received)
+        unknown = api.post(
+            "/api/enrichment/batch/fetch",
+            {
+                "url": f"{files.url}/companies.csv",
+                "start": True,
+                "schema_id": schema_id,
+                "models": ["openai::gpt-9"],
+            },
+        )
+        assert unknown.status_code == 400
+        assert len(files.received) == fetched  # checked before anything was fetched
         without = api.post(
             "/api/enrichment/batch/fetch", {"url": f"{files.url}/companies.csv", "start": True}
         )

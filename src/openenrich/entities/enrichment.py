@@ -91,15 +91,43 @@ def entity_name(entity: dict[str, Any]) -> str | None:
     return value.strip().lower()[:_NAME_LIMIT] if isinstance(value, str) else None
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An enrichment request once checked: its schema's version and the models' keys."""
+
+    options: EnrichmentOptions
+    schema: standins.SavedSchema
+    models: list[str]
+    arbiter: str | None
+
+
+async def plan(
+    database: Database,
+    gateway: Gateway,
+    tenant: Tenant,
+    options: EnrichmentOptions,
+    languages: Sequence[str],
+) -> Plan:
+    """Check what a job could fail on before any work: the language, the schema (404),
+    each model and the arbiter (400: unknown, or no key for its provider)."""
+    if options.language is not None and options.language not in languages:
+        raise BadRequest(f"Unknown language '{options.language}': one of {', '.join(languages)}")
+    async with database.session() as session:
+        schema = await standins.load(session, tenant, options.schema_id)
+    models = [(await gateway.ready(tenant, model)).key for model in dict.fromkeys(options.models)]
+    arbiter = None
+    if options.arbitration_model is not None:
+        arbiter = (await gateway.ready(tenant, options.arbitration_model)).key
+    return Plan(options, schema, models, arbiter)
+
+
 async def start(
     database: Database,
     hub: JobHub,
-    gateway: Gateway,
     settings: Settings,
     tenant: Tenant,
-    options: EnrichmentOptions,
+    planned: Plan,
     entities: Sequence[dict[str, Any]],
-    languages: Sequence[str],
 ) -> str:
     """A new enrichment job, committed; its id."""
     limit = settings.entities_batch_max
@@ -110,14 +138,7 @@ async def start(
     for n, entity in enumerate(entities):
         if not isinstance(entity, dict) or not entity:
             raise BadRequest(f"entities[{n}]: an entity is a non-empty JSON object")
-    if options.language is not None and options.language not in languages:
-        raise BadRequest(f"Unknown language '{options.language}': one of {', '.join(languages)}")
-    async with database.session() as session:
-        schema = await standins.load(session, tenant, options.schema_id)
-    models = [(await gateway.ready(tenant, model)).key for model in dict.fromkeys(options.models)]
-    arbiter = None
-    if options.arbitration_model is not None:
-        arbiter = (await gateway.ready(tenant, options.arbitration_model)).key
+    options = planned.options
     job_id = new_uuid()
     async with database.session() as session:
         await jobs.create(
@@ -127,11 +148,11 @@ async def start(
             job_id=job_id,
             kind=KIND,
             entities=entities,
-            schema_id=schema.id,
-            schema_version=schema.version,
-            models=models,
+            schema_id=planned.schema.id,
+            schema_version=planned.schema.version,
+            models=planned.models,
             strategy=options.strategy,
-            arbitration_model=arbiter,
+            arbitration_model=planned.arbiter,
             options={
                 "language": options.language,
                 "instructions": options.instructions,

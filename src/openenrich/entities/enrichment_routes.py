@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 
 from openenrich.entities import enrichment, sources
 from openenrich.entities.access import Writer
+from openenrich.entities.enrichment import Plan
 from openenrich.entities.schemas import (
     BatchEnrichment,
     BatchFetch,
@@ -35,22 +36,34 @@ router = APIRouter(prefix="/api", tags=["entity enrichment"], route_class=JSONRo
 _LANGUAGE_CODES = [language["code"] for language in LANGUAGES]
 
 
+async def _plan(request: Request, principal: Principal, options: EnrichmentOptions) -> Plan:
+    state = app_state(request)
+    return await enrichment.plan(
+        database(request), state.get(Gateway), principal.tenant, options, _LANGUAGE_CODES
+    )
+
+
 async def _start(
     request: Request,
     principal: Principal,
     options: EnrichmentOptions,
     entities: list[dict[str, Any]],
 ) -> str:
+    planned = await _plan(request, principal, options)
+    return await _start_planned(request, principal, planned, entities)
+
+
+async def _start_planned(
+    request: Request, principal: Principal, planned: Plan, entities: list[dict[str, Any]]
+) -> str:
     state = app_state(request)
     return await enrichment.start(
         database(request),
         state.get(JobsRuntime).hub,
-        state.get(Gateway),
         state.settings,
         principal.tenant,
-        options,
+        planned,
         entities,
-        _LANGUAGE_CODES,
     )
 
 
@@ -81,15 +94,18 @@ async def batch_start(body: BatchEnrichment, request: Request, principal: Writer
 )
 async def batch_fetch(body: BatchFetch, request: Request, principal: Writer) -> JSONBody:
     state = app_state(request)
-    if body.start and (body.schema_id is None or not body.models):
-        raise BadRequest("schema_id and models are required to start a batch")
+    planned = None
+    if body.start:  # checked before the fetch: a request that cannot start fetches nothing
+        if body.schema_id is None or not body.models:
+            raise BadRequest("schema_id and models are required to start a batch")
+        options = EnrichmentOptions.model_validate(
+            body.model_dump(include=set(EnrichmentOptions.model_fields))
+        )
+        planned = await _plan(request, principal, options)
     entities = await sources.fetch_entities(
         state.get(Fetcher), body.url, body.format, state.settings.entities_batch_max
     )
-    if not body.start:
+    if planned is None:
         return JSONBody(FetchedEntities(entities=entities, count=len(entities)))
-    options = EnrichmentOptions.model_validate(
-        body.model_dump(include=set(EnrichmentOptions.model_fields))
-    )
-    job_id = await _start(request, principal, options, entities)
+    job_id = await _start_planned(request, principal, planned, entities)
     return JSONBody(BatchStarted(job_id=job_id, count=len(entities)))
