@@ -222,13 +222,14 @@ class Log:
                     if events:
                         await self.ctx.emit_all(events, session)
             except Exception as error:
+                # The job is stopped (cancelled, taken over) or the database failed: every
+                # write waiting, in this transaction or for the next, fails with it.
                 self.stopped = self.stopped or isinstance(error, Stopped)
-                for _, done in batch:
+                waiting, self._queue = [*batch, *self._queue], []
+                for _, done in waiting:
                     if not done.done():
                         done.set_exception(error)
-                if not batch:
-                    return  # only events, which nobody awaits: the next commit will tell
-                continue
+                return
             for _, done in batch:
                 if not done.done():
                     done.set_result(None)
