@@ -208,6 +208,9 @@ def test_checks_before_any_work(api: Api, schema_id: str, fake: Oracle) -> None:
     assert no_key.json() == {"detail": "No API key found for GOOGLE"}
     missing = api.post("/api/single/enrich/stream", {**body, "schema_id": "nope"})
     assert (missing.status_code, missing.json()) == (404, {"detail": "Schema not found"})
+    language = api.post("/api/single/enrich/stream", {**body, "language": "xx"})
+    assert language.status_code == 400
+    assert "Unknown language 'xx'" in language.json()["detail"]
     strategy = api.post("/api/single/enrich/stream", {**body, "strategy": "three_pass"})
     assert strategy.status_code == 400
     batch = api.post(
