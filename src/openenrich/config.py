@@ -141,6 +141,11 @@ class Settings(BaseSettings):
     # keeps the inferred schema, and an AI edit must name its model).
     entities_default_model: str | None = None
 
+    # Entity enrichment jobs: entities in flight per job (each runs its models in parallel,
+    # within the gateway's limits), and the most entities one batch takes.
+    entities_job_concurrency: int = Field(default=16, ge=1, le=1024)
+    entities_batch_max: int = Field(default=1000, ge=1, le=100_000)
+
     # Web fetch and extraction.
     fetch_timeout_seconds: float = Field(default=15.0, gt=0)
     fetch_max_bytes: int = Field(default=5 * MIB, ge=1024)

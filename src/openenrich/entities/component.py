@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 from openenrich.component import Component
-from openenrich.entities import fusion_routes, llm_routes, models, schema_jobs, schema_routes
+from openenrich.entities import (
+    enrichment,
+    enrichment_routes,
+    fusion_routes,
+    llm_routes,
+    models,
+    record_routes,
+    schema_jobs,
+    schema_routes,
+)
 
 COMPONENT = Component(
     name="entities",
-    routers=[schema_routes.router, fusion_routes.router, llm_routes.router],
+    routers=[
+        schema_routes.router,
+        enrichment_routes.router,
+        llm_routes.router,
+        record_routes.router,
+        fusion_routes.router,
+    ],
     models=models,
-    jobs=[schema_jobs.generation_spec(), schema_jobs.edit_spec()],
+    jobs=[enrichment.spec(), schema_jobs.generation_spec(), schema_jobs.edit_spec()],
 )

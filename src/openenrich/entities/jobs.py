@@ -116,6 +116,8 @@ def _params(tenant: Tenant, job_id: str) -> dict[str, str]:
 
 def _resource(row: Any) -> JobOut:
     paused = (row.state or {}).get("paused") if row.status == "parked" else None
+    if paused:
+        paused = _shown(paused)
     return JobOut(
         job_id=row.id,
         kind=row.kind,
@@ -135,6 +137,11 @@ def _resource(row: Any) -> JobOut:
         started_at=row.started_at,
         completed_at=row.finished_at if row.status in TERMINAL else None,
     )
+
+
+def _shown(paused: dict[str, Any]) -> dict[str, Any]:
+    """What paused a job, as clients see it (without the handler's own notes)."""
+    return {key: value for key, value in paused.items() if not key.startswith("_")}
 
 
 def _read_row(connection: Connection, params: dict[str, str]) -> Any:
@@ -337,7 +344,7 @@ async def resume(session: AsyncSession, hub: JobHub, tenant: Tenant, job_id: str
     resumed = [*(row.state or {}).get("resumed", []), paused]
     if not await jobs.resume(session, hub, job_id, paused=None, resumed=resumed):
         raise Conflict("The job is no longer paused")
-    await jobs.append_event(session, hub, job_id, "resumed", paused)
+    await jobs.append_event(session, hub, job_id, "resumed", _shown(paused))
     return await read_in(session, tenant, job_id)
 
 

@@ -33,13 +33,20 @@ from openenrich.tenancy.tenant import Principal
 
 router = APIRouter(tags=["provider keys"], route_class=JSONRoute)
 
-# Entity enrichment's choices besides the models (reference 002 names `multi_expertise`).
+# Entity enrichment's strategies (reference 002 names `multi_expertise`; the job takes
+# these ids as `strategy`).
 STRATEGIES = [
-    {"id": "single", "name": "Single model", "description": "One model fills the schema."},
+    {
+        "id": "single_pass",
+        "name": "Single pass",
+        "description": "Each model fills the whole schema in one call.",
+    },
     {
         "id": "multi_expertise",
-        "name": "Multi-model expertise",
-        "description": "Several models fill the schema; an arbitration model fuses their answers.",
+        "name": "Multi-expertise",
+        "description": "Each model fills the schema one expertise group at a time (the "
+        "schema's x-expertise), each call with its group's fields and instructions; the "
+        "parts are merged into one object.",
     },
 ]
 LANGUAGES = [
