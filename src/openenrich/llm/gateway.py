@@ -66,7 +66,7 @@ from openenrich.ids import new_id, utcnow
 from openenrich.llm import keys
 from openenrich.llm.catalogue import Catalogue, ModelRef, Provider, load_catalogue
 from openenrich.llm.models import LlmCacheEntry
-from openenrich.llm.providers import Built, build_model
+from openenrich.llm.providers import Built, build_model, load_sdk
 from openenrich.llm.recorder import CallRecorder
 from openenrich.secretbox import SecretBox
 from openenrich.tenancy.tenant import Tenant
@@ -179,6 +179,7 @@ class Gateway:
         self._provider_slots: dict[str, asyncio.Semaphore] = {}
         self._tenant_slots: dict[str, asyncio.Semaphore] = {}
         self._retiring: dict[asyncio.Task[None], Built] = {}
+        self._sdks_loaded: set[str] = set()
 
     async def close(self) -> None:
         await self.recorder.close()
@@ -425,6 +426,11 @@ class Gateway:
         if built is None:
             if credentials.source == "tenant" and credentials.base_url:
                 await self._check_tenant_url(credentials.base_url)
+            if ref.provider.api not in self._sdks_loaded:
+                await asyncio.to_thread(load_sdk, ref.provider.api)
+                self._sdks_loaded.add(ref.provider.api)
+            built = self._models.get(key)  # another call may have built it meanwhile
+        if built is None:
             built = build_model(ref, credentials, self.settings)
             self._models[key] = built  # before the await: concurrent calls share this one
             await built.open()

@@ -12,6 +12,7 @@ and are trusted.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -63,6 +64,21 @@ class _SdkConnections:
             await client.aio.aclose()
         elif hasattr(client, "close"):  # anthropic: its HTTP client too
             await client.close()
+
+
+# The SDK modules `build_model` imports for an API, loaded by `load_sdk` beforehand.
+_SDK_MODULES = {
+    "anthropic": ("anthropic", "pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic"),
+    "google": ("pydantic_ai.models.google", "pydantic_ai.providers.google"),
+}
+
+
+def load_sdk(api: str) -> None:
+    """Import the SDK an API's models need (seconds, the first time). The gateway runs this
+    in a thread before it first builds such a model: imported on the event loop, the
+    Anthropic SDK stopped every other request of the process for ~4 s, heartbeats too."""
+    for name in _SDK_MODULES.get(api, ()):
+        importlib.import_module(name)
 
 
 def build_model(ref: ModelRef, credentials: Credentials, settings: Settings) -> Built:

@@ -16,9 +16,6 @@ from typing import Any
 
 import httpx
 
-# The gateway imports the Anthropic SDK on its first Anthropic call: seconds during which
-# the live server's event loop (in this process) would send nothing, not even heartbeats.
-import pydantic_ai.models.anthropic  # noqa: F401
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
