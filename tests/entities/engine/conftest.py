@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
