@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from datetime import UTC, datetime
 
@@ -58,3 +59,18 @@ def new_uuids(count: int) -> list[str]:
     # The top bit cleared leaves 2**47 steps before the count could carry into `head`.
     start = int(text[24:], 16) & ((1 << 47) - 1)
     return [f"{head}{start + step:012x}" for step in range(count)]
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def parse_uuid(text: str) -> str | None:
+    """The id as stored (lower-case) when `text` is a UUID in its usual form, else None:
+    an id in a path or a body that is not one names no row, and is answered as not found
+    without a query."""
+    lowered = text.lower()
+    return lowered if _UUID.fullmatch(lowered) else None
+
+
+def is_uuid(text: str) -> bool:
+    return parse_uuid(text) is not None

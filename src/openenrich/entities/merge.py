@@ -14,7 +14,6 @@ after it, so no connection is held while a model thinks.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,7 @@ from openenrich.entities.fusion import Fused, fuse_entity
 from openenrich.entities.models import EntityRecord
 from openenrich.entities.normalize import normalize
 from openenrich.errors import BadRequest, NotFound
-from openenrich.ids import new_uuid, utcnow
+from openenrich.ids import is_uuid, new_uuid, utcnow
 from openenrich.llm.gateway import Gateway
 from openenrich.tenancy.tenant import Tenant
 
@@ -57,7 +56,7 @@ async def sources(database: Database, tenant: Tenant, record_ids: Sequence[str])
     if len(set(record_ids)) != len(record_ids):
         raise BadRequest("record_ids names a record more than once")
     for record_id in record_ids:
-        if not _is_uuid(record_id):
+        if not is_uuid(record_id):
             raise NotFound(f"Record {record_id} not found")
     async with database.session() as session:
         found = {
@@ -199,13 +198,3 @@ async def merge(
     session.add(record)
     await session.flush()
     return record, fused
-
-
-def _is_uuid(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

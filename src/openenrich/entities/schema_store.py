@@ -48,7 +48,7 @@ from openenrich.entities.schema_bodies import (
     VersionSummary,
 )
 from openenrich.errors import BadRequest, Conflict, NotFound
-from openenrich.ids import new_uuid, utcnow
+from openenrich.ids import new_uuid, parse_uuid, utcnow
 from openenrich.tenancy.tenant import Tenant
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -63,7 +63,6 @@ GROUP_SIZE = 8  # properties per derived `general…` group
 _PROBLEMS_SHOWN = 5
 MAX_VERSION = 2**31 - 1
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _VERSION = re.compile(r"[0-9]{1,9}")
 _WHITESPACE = re.compile(r"\s+")
 _META = Draft202012Validator(
@@ -285,20 +284,13 @@ def identity(name: str, kind: str, description: str | None) -> tuple[str, str, s
 # -- reading -------------------------------------------------------------------------------
 
 
-def parse_id(text: str) -> str | None:
-    """The id as stored (lower-case) when `text` is a UUID, else None: a path id that is
-    not one is simply not found, without a query."""
-    lowered = text.lower()
-    return lowered if _UUID.fullmatch(lowered) else None
-
-
 def not_found() -> NotFound:
     return NotFound("Schema not found")
 
 
 async def find(session: AsyncSession, tenant: Tenant, schema_id: str) -> EntitySchema:
     """The tenant's schema, or the 404 (also for an id that is not a UUID)."""
-    key = parse_id(schema_id)
+    key = parse_uuid(schema_id)
     row = (
         None
         if key is None

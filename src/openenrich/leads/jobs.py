@@ -39,14 +39,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import Database, table
 from openenrich.errors import BadRequest, Conflict, NotFound, OpenEnrichError
-from openenrich.ids import new_uuid, utcnow
+from openenrich.ids import is_uuid, new_uuid, utcnow
 from openenrich.jobs import service as jobs
 from openenrich.jobs.models import TERMINAL, Job
 from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
 from openenrich.jobs.worker import JobContext, JobSpec, Stopped, error_code
 from openenrich.json_output import json_values
-from openenrich.leads.lookup import is_uuid, owned
+from openenrich.leads.lookup import owned
 from openenrich.leads.models import (
     LEAD_FIELDS,
     Lead,

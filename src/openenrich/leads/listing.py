@@ -59,6 +59,7 @@ from sqlalchemy import (
 
 from openenrich.db import Database, table
 from openenrich.errors import BadRequest
+from openenrich.ids import parse_uuid
 from openenrich.leads import marks, pipelines
 from openenrich.leads.models import LEAD_FIELDS, Lead, Pipeline, PipelineLead
 from openenrich.tenancy.tenant import Principal, Tenant
@@ -322,7 +323,7 @@ async def page(
     """One page, as the JSON answer's bytes (`schemas.LeadPage`). `snapshot_seconds`: how
     long an offset walk's mark lasts after its last use."""
     size, skip, start = page_bounds(limit, offset, after)
-    key = pipelines.parse_id(pipeline_id)
+    key = parse_uuid(pipeline_id)
     if key is None:
         raise pipelines.not_found()
     tenant = principal.tenant
@@ -367,7 +368,7 @@ async def export(
 ) -> AsyncIterator[bytes]:
     """The whole pipeline (below `after`), newest first. Checks run before it returns, so
     a 404 or a bad cursor is answered before the stream starts."""
-    key = pipelines.parse_id(pipeline_id)
+    key = parse_uuid(pipeline_id)
     if key is None:
         raise pipelines.not_found()
     start = None if after is None else decode_cursor(after)

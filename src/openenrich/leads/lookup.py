@@ -6,26 +6,16 @@ tenant, with the resource's 404, without asking the database.
 
 from __future__ import annotations
 
-import uuid
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db.base import Base, TenantMixin
 from openenrich.errors import NotFound
+from openenrich.ids import is_uuid
 from openenrich.tenancy.tenant import Tenant
 
 M = TypeVar("M", bound=Base)
-
-
-def is_uuid(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 async def owned(

@@ -4,19 +4,16 @@ costs one row to show."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.errors import BadRequest, NotFound
-from openenrich.ids import new_uuid, utcnow
+from openenrich.ids import new_uuid, parse_uuid, utcnow
 from openenrich.leads.models import Pipeline
 from openenrich.leads.schemas import Pagination, PipelineBody, PipelineList, PipelineOut
 from openenrich.tenancy.tenant import Tenant
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 # Page sizes, as for a pipeline's leads (the reference is silent on listing pipelines).
 DEFAULT_LIMIT = 1000
@@ -34,13 +31,6 @@ COUNTERS = (
     "risky_emails",
     "unknown_emails",
 )
-
-
-def parse_id(text: str) -> str | None:
-    """The id as stored (lower-case) when `text` is a UUID, else None: a path id that is
-    not one is simply not found, without a query."""
-    lowered = text.lower()
-    return lowered if _UUID.fullmatch(lowered) else None
 
 
 def not_found() -> NotFound:
@@ -91,7 +81,7 @@ async def create(session: AsyncSession, tenant: Tenant, body: PipelineBody) -> P
 
 async def find(session: AsyncSession, tenant: Tenant, pipeline_id: str) -> Pipeline:
     """The tenant's pipeline, or the 404 (also for an id that is not a UUID)."""
-    key = parse_id(pipeline_id)
+    key = parse_uuid(pipeline_id)
     pipeline = (
         None
         if key is None

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db import table
 from openenrich.errors import BadRequest, PayloadTooLarge, PaymentRequired
-from openenrich.ids import new_uuids, utcnow
+from openenrich.ids import new_uuids, parse_uuid, utcnow
 from openenrich.leads import bulk, pipelines
 from openenrich.leads.addresses import MalformedAddress, email_key
 from openenrich.leads.models import LEAD_FIELDS, LeadAccount, Pipeline
@@ -152,7 +152,7 @@ async def upload(
     """Store the rows' leads in the pipeline; the answer (`schemas.UploadOut`) as plain
     values, for orjson."""
     tenant = principal.tenant
-    key = pipelines.parse_id(pipeline_id)
+    key = parse_uuid(pipeline_id)
     if key is None:
         raise pipelines.not_found()
     if not isinstance(rows, list):
