@@ -7,12 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from openenrich.entities import merge as merging
+from openenrich.entities.access import Writer
 from openenrich.entities.fusion_schemas import FusedRecord, MergeBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession, database
 from openenrich.http.state import app_state
 from openenrich.llm.gateway import Gateway
-from openenrich.tenancy.dependencies import CurrentPrincipal
 
 router = APIRouter(tags=["entity enrichment"], route_class=JSONRoute)
 
@@ -22,7 +22,7 @@ router = APIRouter(tags=["entity enrichment"], route_class=JSONRoute)
     summary="Merge the results of several models for one entity into one fused record",
 )
 async def merge(
-    body: MergeBody, request: Request, principal: CurrentPrincipal, session: DbSession
+    body: MergeBody, request: Request, principal: Writer, session: DbSession
 ) -> FusedRecord:
     tenant = principal.tenant
     found = await merging.sources(database(request), tenant, body.record_ids)

@@ -40,9 +40,7 @@ async def list_schemas(principal: CurrentPrincipal, session: DbSession) -> Schem
 
 
 @router.post("/saved", status_code=201, summary="Save a schema (its version 1)")
-async def create_schema(
-    body: SchemaBody, principal: CurrentPrincipal, session: DbSession
-) -> SchemaOut:
+async def create_schema(body: SchemaBody, principal: Writer, session: DbSession) -> SchemaOut:
     return await schema_store.create(session, principal.tenant, body)
 
 
@@ -53,15 +51,13 @@ async def get_schema(schema_id: str, principal: CurrentPrincipal, session: DbSes
 
 @router.put("/saved/{schema_id}", summary="Change a schema: a new version with the fields given")
 async def update_schema(
-    schema_id: str, body: SchemaChanges, principal: CurrentPrincipal, session: DbSession
+    schema_id: str, body: SchemaChanges, principal: Writer, session: DbSession
 ) -> SchemaOut:
     return await schema_store.update_schema(session, principal.tenant, schema_id, body)
 
 
 @router.delete("/saved/{schema_id}", summary="Delete a schema and its versions")
-async def delete_schema(
-    schema_id: str, principal: CurrentPrincipal, session: DbSession
-) -> SchemaDeleted:
+async def delete_schema(schema_id: str, principal: Writer, session: DbSession) -> SchemaDeleted:
     return await schema_store.delete_schema(session, principal.tenant, schema_id)
 
 
