@@ -47,12 +47,12 @@ def validating(
         update={
             "email_dns_nameservers": ["127.0.0.1"],
             "email_dns_port": dns.port,
-            "email_dns_timeout_seconds": 0.5,
+            "email_dns_timeout_seconds": 5.0,
             "email_probe_enabled": True,
             "email_probe_port": mail.port,
             "email_probe_helo_name": "probe.openenrich.example",
             "email_probe_mail_from": "verify@openenrich.example",
-            "email_probe_timeout_seconds": 0.5,
+            "email_probe_timeout_seconds": 5.0,
             "allowed_private_hosts": [*leads_settings.allowed_private_hosts, "127.0.0.1"],
         }
     )

@@ -78,7 +78,7 @@ def fast_settings(settings: Settings, mail_dns: DnsServer) -> Settings:
             "webhook_timeout_seconds": 2.0,
             "email_dns_nameservers": ["127.0.0.1"],
             "email_dns_port": mail_dns.port,
-            "email_dns_timeout_seconds": 0.5,
+            "email_dns_timeout_seconds": 5.0,
         }
     )
 

@@ -35,7 +35,7 @@ def probing(fast_settings: Settings, tenants: Tenants, mail: MailServer) -> Iter
             email_probe_port=mail.port,
             email_probe_helo_name="probe.openenrich.example",
             email_probe_mail_from="verify@openenrich.example",
-            email_probe_timeout_seconds=0.5,
+            email_probe_timeout_seconds=5.0,
         ) as live,
         httpx.Client(base_url=live.url, timeout=60) as client,
     ):
