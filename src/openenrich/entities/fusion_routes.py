@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from openenrich.entities import merge as merging
 from openenrich.entities.access import Writer
-from openenrich.entities.fusion_schemas import FusedRecord, MergeBody
+from openenrich.entities.schemas import FusedRecord, MergeBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession, database
 from openenrich.http.state import app_state

@@ -6,9 +6,9 @@ exact sum of its records' `cost`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from openenrich.json_output import Number, Timestamp
 
@@ -161,3 +161,31 @@ class BatchDelete(BaseModel):
 
 class BatchDeleted(BaseModel):
     deleted: int = Field(description="Records deleted: ids not found (or another tenant's) count 0")
+
+
+# -- POST /api/fusion/merge ------------------------------------------------------------------
+
+
+class MergeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record_ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        description="2 to 20 enrichment records of one entity, made with one schema version, "
+        "each by a different model; ties are broken in this order",
+        examples=[["9b2f…", "c41a…"]],
+    )
+    arbitration_model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A provider::model key: asked to choose among the candidates of the "
+        "fields without a majority. Without one, the most-supported value wins.",
+        examples=["anthropic::claude-sonnet-4-5-20250514"],
+    )
+
+
+class FusedRecord(RecordOut):
+    """The fused record, as `GET /api/records/{id}` shows it, with the schema's verdict on
+    the fused object besides."""
+
+    valid: bool = Field(description="Whether structured_output validates against the schema")
+    validation_errors: list[str] = Field(description="Where it does not: `path: message`")
