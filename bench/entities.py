@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from harness import BenchServer
+from harness import BenchServer, fake_llm
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["openai::gpt-4o", "openai::gpt-4o-mini"]
@@ -88,58 +87,40 @@ def seed_schema(server: BenchServer, org: str) -> str:
 def batch_job(
     *, entities: int, latency: float, repeat: int, database_url_: str | None
 ) -> list[float]:
-    fake = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "tests/fixtures/fake_llm.py"),
-            "--delay",
-            str(latency),
-            "--fill-schema",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        url = fake.stdout.readline().strip()
-        env = {
-            "OPENENRICH_PROVIDER_OPENAI_API_KEY": "sk-bench",
-            "OPENENRICH_PROVIDER_OPENAI_BASE_URL": f"{url}/v1",
+    with (
+        fake_llm(latency, "--fill-schema") as env,
+        BenchServer(database_url=database_url_, env=env) as server,
+    ):
+        key = server.make_key(org="bench")
+        schema_id = seed_schema(server, "bench")
+        body = {
+            "entities": [{"name": f"Company {n}", "country": "US"} for n in range(entities)],
+            "schema_id": schema_id,
+            "models": MODELS,
+            "strategy": "multi_expertise",
+            "skip_classification": True,
         }
-        with BenchServer(database_url=database_url_, env=env) as server:
-            key = server.make_key(org="bench")
-            schema_id = seed_schema(server, "bench")
-            body = {
-                "entities": [{"name": f"Company {n}", "country": "US"} for n in range(entities)],
-                "schema_id": schema_id,
-                "models": MODELS,
-                "strategy": "multi_expertise",
-                "skip_classification": True,
-            }
-            headers = {"X-API-Key": key}
-            walls = []
-            with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-                for n in range(repeat):
-                    cpu = server.cpu_seconds()
-                    started = time.perf_counter()
-                    job_id = client.post("/api/enrichment/batch/start", json=body).json()["job_id"]
-                    path = f"/api/llm/jobs/{job_id}?wait=50"
+        headers = {"X-API-Key": key}
+        walls = []
+        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+            for n in range(repeat):
+                cpu = server.cpu_seconds()
+                started = time.perf_counter()
+                job_id = client.post("/api/enrichment/batch/start", json=body).json()["job_id"]
+                path = f"/api/llm/jobs/{job_id}?wait=50"
+                job = client.get(path).json()
+                while job["status"] not in ("completed", "failed", "cancelled"):
                     job = client.get(path).json()
-                    while job["status"] not in ("completed", "failed", "cancelled"):
-                        job = client.get(path).json()
-                    walls.append(time.perf_counter() - started)
-                    assert job["status"] == "completed", job
-                    assert job["completed_entities"] == entities, job
-                    print(
-                        f"  run {n + 1}: {walls[-1]:.2f} s, {entities / walls[-1]:.1f} entities/s, "
-                        f"{(server.cpu_seconds() - cpu) / entities * 1000:.2f} ms server CPU "
-                        "per entity",
-                        flush=True,
-                    )
-            return walls
-    finally:
-        fake.terminate()
-        fake.wait()
+                walls.append(time.perf_counter() - started)
+                assert job["status"] == "completed", job
+                assert job["completed_entities"] == entities, job
+                print(
+                    f"  run {n + 1}: {walls[-1]:.2f} s, {entities / walls[-1]:.1f} entities/s, "
+                    f"{(server.cpu_seconds() - cpu) / entities * 1000:.2f} ms server CPU "
+                    "per entity",
+                    flush=True,
+                )
+        return walls
 
 
 def main() -> None:

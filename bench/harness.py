@@ -274,3 +274,25 @@ def cycle(items: Sequence[bytes]) -> Callable[[], bytes]:
             return next(iterator)
 
     return next_item
+
+
+@contextlib.contextmanager
+def fake_llm(latency: float, *extra: str) -> Iterator[dict[str, str]]:
+    """The fake LLM provider (tests/fixtures/fake_llm.py) in a process of its own,
+    answering after `latency` seconds; yields the server settings that point OpenAI at it."""
+    script = Path(__file__).resolve().parents[1] / "tests/fixtures/fake_llm.py"
+    fake = subprocess.Popen(
+        [sys.executable, str(script), "--delay", str(latency), *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert fake.stdout is not None
+        url = fake.stdout.readline().strip()
+        yield {
+            "OPENENRICH_PROVIDER_OPENAI_API_KEY": "sk-bench",
+            "OPENENRICH_PROVIDER_OPENAI_BASE_URL": f"{url}/v1",
+        }
+    finally:
+        fake.terminate()
+        fake.wait()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -30,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from harness import BenchServer
+from harness import BenchServer, fake_llm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,58 +114,43 @@ def ai_column_job(
     *, leads: int, latency: float, repeat: int, database_url_: str | None
 ) -> list[float]:
     """Wall seconds per AI_COLUMN job over `leads` leads (see the module's docstring)."""
-    fake = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests/fixtures/fake_llm.py"), "--delay", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert fake.stdout is not None
-        url = fake.stdout.readline().strip()
-        env = {
-            "OPENENRICH_PROVIDER_OPENAI_API_KEY": "sk-bench",
-            "OPENENRICH_PROVIDER_OPENAI_BASE_URL": f"{url}/v1",
-        }
-        with BenchServer(database_url=database_url_, env=env) as server:
-            key = server.make_key(org="bench")
-            pipeline_id = seed_leads(server, "bench", leads)
-            headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
-                template = client.post(
-                    "/v1/columns/ai-templates",
-                    json={
-                        "name": "Company summary",
-                        "prompt_template": "Summarize {{company}} in one sentence.",
-                        "model": "gpt-4o-mini",
-                    },
-                ).json()
-                body = {
-                    "pipeline_id": pipeline_id,
-                    "enrichment_type": "AI_COLUMN",
-                    "ai_template_id": template["ai_column_template_id"],
-                }
-                walls = []
-                for n in range(repeat):
-                    cpu = server.cpu_seconds()
-                    started = time.perf_counter()
-                    job = client.post("/v1/enrichment/start", json=body).json()
-                    path = f"/v1/enrichment/jobs/{job['job_id']}/progress?wait=50"
+    with fake_llm(latency) as env, BenchServer(database_url=database_url_, env=env) as server:
+        key = server.make_key(org="bench")
+        pipeline_id = seed_leads(server, "bench", leads)
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=120) as client:
+            template = client.post(
+                "/v1/columns/ai-templates",
+                json={
+                    "name": "Company summary",
+                    "prompt_template": "Summarize {{company}} in one sentence.",
+                    "model": "gpt-4o-mini",
+                },
+            ).json()
+            body = {
+                "pipeline_id": pipeline_id,
+                "enrichment_type": "AI_COLUMN",
+                "ai_template_id": template["ai_column_template_id"],
+            }
+            walls = []
+            for n in range(repeat):
+                cpu = server.cpu_seconds()
+                started = time.perf_counter()
+                job = client.post("/v1/enrichment/start", json=body).json()
+                path = f"/v1/enrichment/jobs/{job['job_id']}/progress?wait=50"
+                progress = client.get(path).json()
+                while progress["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
                     progress = client.get(path).json()
-                    while progress["status"] not in ("COMPLETED", "FAILED", "CANCELLED"):
-                        progress = client.get(path).json()
-                    walls.append(time.perf_counter() - started)
-                    assert progress["status"] == "COMPLETED", progress
-                    assert progress["processed_leads"] == leads, progress
-                    assert progress["failed_leads"] == 0, progress
-                    print(
-                        f"  run {n + 1}: {walls[-1]:.2f} s, "
-                        f"{(server.cpu_seconds() - cpu) / leads * 1000:.2f} ms server CPU per lead",
-                        flush=True,
-                    )
-            return walls
-    finally:
-        fake.terminate()
-        fake.wait()
+                walls.append(time.perf_counter() - started)
+                assert progress["status"] == "COMPLETED", progress
+                assert progress["processed_leads"] == leads, progress
+                assert progress["failed_leads"] == 0, progress
+                print(
+                    f"  run {n + 1}: {walls[-1]:.2f} s, "
+                    f"{(server.cpu_seconds() - cpu) / leads * 1000:.2f} ms server CPU per lead",
+                    flush=True,
+                )
+        return walls
 
 
 def main() -> None:
