@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     buffer_max_bytes: int = Field(default=512 * MIB, ge=MIB)
     stream_cache_seconds: float = Field(default=1.0, ge=0)
     stats_flush_seconds: float = Field(default=1.0, gt=0)
+    mask_salt: str | None = None
 
     # The lake on S3 (when lake_url is s3://bucket/prefix).
     s3_endpoint: str | None = None

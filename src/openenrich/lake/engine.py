@@ -14,6 +14,11 @@ next flush starts from the same first record and so writes the same file names, 
 replaces any file that was published but not yet in the manifest. Nothing is lost and
 nothing is written twice.
 
+A stream may process its events on the way (`Processors`, given by the streams surface):
+the run is then read into one Arrow table, processed in the flush thread, and what the
+processing keeps for the lake is written under the same name; what it does besides (rows
+for destinations, enricher state) is recorded in the manifest's transaction.
+
 A record DuckDB cannot read at all is quarantined, never retried for ever: its bytes go to
 `{data_dir}/quarantine/{node}/{lsn}.wal` (the log's record format), a `lake_quarantine`
 row names it (in the same transaction as the manifest rows of the run it was in), the
@@ -34,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,7 +50,14 @@ from openenrich.db import Database
 from openenrich.fsync import fsync_dir
 from openenrich.ids import new_id
 from openenrich.lake.models import LakeFile, QuarantinedRecord
-from openenrich.lake.parquet import DLQ_COLUMNS, Column, ParquetWriter, UnreadableBatch
+from openenrich.lake.parquet import (
+    DLQ_COLUMNS,
+    Column,
+    EventBatch,
+    ParquetWriter,
+    UnreadableBatch,
+    WrittenBatch,
+)
 from openenrich.lake.storage import LakeStorage
 from openenrich.lake.wal import (
     LogUnavailable,
@@ -112,10 +125,29 @@ class Quarantined:
     reason: str
 
 
+class BatchProcessor(Protocol):
+    """What happens to one run of a stream's events between the log and the lake. One
+    object per run: it keeps what `process` decided until `record` writes it down."""
+
+    async def prepare(self, batch: EventBatch) -> None:
+        """Before `process`, on the event loop: read what it needs (enricher state)."""
+
+    def process(self, batch: EventBatch, name: str) -> EventBatch:
+        """In the flush thread: the rows (and columns) the lake keeps. `name` names the
+        run's file; the same records always come with the same name."""
+
+    async def record(self, session: AsyncSession) -> None:
+        """In the transaction that records the run's file: write down its side effects."""
+
+    def finish(self, committed: bool) -> None:
+        """After that transaction (or after a failure before it)."""
+
+
 @dataclass(slots=True)
 class _WrittenRun:
     file: tuple[FlushedFile, dict[str, object]] | None  # None: every record was quarantined
     quarantined: list[Quarantined]
+    processors: list[BatchProcessor] = field(default_factory=list)
 
 
 # What the streams package tells the engine, and what the engine tells it back.
@@ -123,6 +155,13 @@ DeclaredColumns = Callable[[BufferKey, int], Awaitable[Mapping[str, str] | None]
 OnFlushed = Callable[[AsyncSession, list[FlushedFile]], Awaitable[None]]
 OnFlushError = Callable[[BufferKey, BaseException], None]
 OnQuarantined = Callable[[list[Quarantined]], None]
+# The processing of a run of data events (None: stored as sent); the int is the stream
+# configuration version every record was checked against, None when they differ.
+Processors = Callable[[BufferKey, int | None], Awaitable[BatchProcessor | None]]
+
+
+async def _no_processing(key: BufferKey, version: int | None) -> BatchProcessor | None:
+    return None
 
 
 def _unlink_all(paths: list[Path]) -> None:
@@ -157,6 +196,7 @@ class LakeEngine:
         on_flushed: OnFlushed,
         on_flush_error: OnFlushError,
         on_quarantined: OnQuarantined = lambda quarantined: None,
+        processors: Processors = _no_processing,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -165,6 +205,7 @@ class LakeEngine:
         self._on_flushed = on_flushed
         self._on_flush_error = on_flush_error
         self._on_quarantined = on_quarantined
+        self._processors = processors
         self._quarantine = settings.data_dir / "quarantine"
         self._writer = ParquetWriter(settings.data_dir / "scratch", memory_limit="256MB")
         # Writing Parquet is background work: one thread, at a lower scheduling priority,
@@ -380,17 +421,27 @@ class LakeEngine:
                 runs.append([record])
         files: list[tuple[FlushedFile, dict[str, object]]] = []
         quarantined: list[Quarantined] = []
-        for run in runs:
-            written = await self._write_run(key, run)
-            if written.file is not None:
-                files.append(written.file)
-            quarantined += written.quarantined
+        processors: list[BatchProcessor] = []
+        committed = False
+        try:
+            for run in runs:
+                written = await self._write_run(key, run)
+                if written.file is not None:
+                    files.append(written.file)
+                quarantined += written.quarantined
+                processors += written.processors
 
-        async with self.database.session() as session:
-            await self._record_files(session, [row for _, row in files])
-            await self._record_quarantined(session, quarantined)
-            await self._on_flushed(session, [flushed for flushed, _ in files])
-            await session.commit()
+            async with self.database.session() as session:
+                await self._record_files(session, [row for _, row in files])
+                await self._record_quarantined(session, quarantined)
+                for processor in processors:
+                    await processor.record(session)
+                await self._on_flushed(session, [flushed for flushed, _ in files])
+                await session.commit()
+            committed = True
+        finally:
+            for processor in processors:
+                processor.finish(committed)
         if quarantined:
             self._on_quarantined(quarantined)
 
@@ -415,8 +466,9 @@ class LakeEngine:
         """Write a run; if DuckDB cannot read it, quarantine the records at fault and
         write the rest (under the same file name: the run's first record names it)."""
         loop = asyncio.get_running_loop()
+        processors: list[BatchProcessor] = []
         try:
-            return _WrittenRun(await self._write_records(key, run, run), [])
+            return _WrittenRun(await self._write_records(key, run, run, processors), [], processors)
         except UnreadableBatch:
             judged = await loop.run_in_executor(
                 self._background, lambda: [(r, self._writer.unreadable(r)) for r in run]
@@ -426,8 +478,8 @@ class LakeEngine:
                 raise  # not the records' fault (the scratch disk?): retried later
         quarantined = await loop.run_in_executor(self._background, self._set_aside, key, faulty)
         kept = [record for record, reason in judged if reason is None]
-        file = await self._write_records(key, run, kept) if kept else None
-        return _WrittenRun(file, quarantined)
+        file = await self._write_records(key, run, kept, processors) if kept else None
+        return _WrittenRun(file, quarantined, processors)
 
     def _set_aside(self, key: BufferKey, faulty: list[tuple[Record, str]]) -> list[Quarantined]:
         """Copy records to the quarantine folder, durably, before the manifest forgets them."""
@@ -460,9 +512,14 @@ class LakeEngine:
         return quarantined
 
     async def _write_records(
-        self, key: BufferKey, run: list[Record], records: list[Record]
+        self,
+        key: BufferKey,
+        run: list[Record],
+        records: list[Record],
+        processors: list[BatchProcessor],
     ) -> tuple[FlushedFile, dict[str, object]]:
-        """Write `records` (all of `run`, or what is left of it) as the run's file."""
+        """Write `records` (all of `run`, or what is left of it) as the run's file; a
+        processor used is appended to `processors` (the caller finishes it)."""
         first = run[0].header
         day = _day(first.ingested_at)
         relative = self.storage.relative_path(
@@ -474,20 +531,26 @@ class LakeEngine:
             f"{key.node[-12:]}-{first.lsn:012d}",
         )
         declared: Mapping[str, str] | None
+        processor: BatchProcessor | None = None
         if key.kind == "dlq":
             declared = DLQ_COLUMNS
         else:
             versions = {record.header.schema_version for record in records}
-            declared = (
-                await self._declared_columns(key, versions.pop()) if len(versions) == 1 else None
-            )
+            version = versions.pop() if len(versions) == 1 else None
+            declared = await self._declared_columns(key, version) if version is not None else None
+            processor = await self._processors(key, version)
+            if processor is not None:
+                processors.append(processor)
         staged = self.storage.staging_path(relative)
         loop = asyncio.get_running_loop()
         try:
-            batch = await loop.run_in_executor(
-                self._background,
-                functools.partial(self._writer.write, records, staged, declared=declared),
-            )
+            if processor is None:
+                batch = await loop.run_in_executor(
+                    self._background,
+                    functools.partial(self._writer.write, records, staged, declared=declared),
+                )
+            else:
+                batch = await self._process(processor, records, declared, relative, staged)
             size = await loop.run_in_executor(
                 self._background, self.storage.publish, staged, relative
             )
@@ -528,6 +591,23 @@ class LakeEngine:
             "created_at": datetime.now(UTC),
         }
         return flushed, row
+
+    async def _process(
+        self,
+        processor: BatchProcessor,
+        records: list[Record],
+        declared: Mapping[str, str] | None,
+        relative: str,
+        staged: Path,
+    ) -> WrittenBatch:
+        loop = asyncio.get_running_loop()
+        events = await loop.run_in_executor(
+            self._background, functools.partial(self._writer.read, records, declared=declared)
+        )
+        await processor.prepare(events)
+        name = relative.rsplit("/", 1)[-1].removesuffix(".parquet")
+        kept = await loop.run_in_executor(self._background, processor.process, events, name)
+        return await loop.run_in_executor(self._background, self._writer.write_table, kept, staged)
 
     async def _record_files(self, session: AsyncSession, rows: list[dict[str, object]]) -> None:
         """Insert manifest rows; a path already there (a file rewritten by recovery) is
@@ -629,10 +709,13 @@ class LakeEngine:
 
 __all__ = [
     "KINDS",
+    "BatchProcessor",
     "BufferFull",
     "BufferKey",
+    "EventBatch",
     "FlushedFile",
     "LakeEngine",
     "LogUnavailable",
+    "Processors",
     "Quarantined",
 ]

@@ -27,9 +27,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import msgspec
@@ -39,6 +40,7 @@ import pyarrow.parquet as pq
 from openenrich.lake.wal import Record
 
 logger = logging.getLogger("openenrich.lake.parquet")
+T = TypeVar("T")
 
 RESERVED = ("_event_id", "_ingested_at")
 
@@ -129,28 +131,73 @@ class ParquetWriter:
         `declared` (field -> our type) skips detection: every event was validated against
         it (strict streams, dead letters).
         """
+        return self._readable(records, declared, lambda batch: self._copy(batch, destination))
+
+    def read(
+        self, records: Sequence[Record], *, declared: Mapping[str, str] | None = None
+    ) -> EventBatch:
+        """The events of `records` as one Arrow table, typed as `write` would store them
+        (JSON columns as text), for processing before `write_table`."""
+        return self._readable(records, declared, self._fetch)
+
+    def write_table(self, batch: EventBatch, destination: Path) -> WrittenBatch:
+        """Write a (processed) batch to `destination` as `write` would have written it."""
+        db = self._db.cursor()
+        try:
+            db.execute("SET TimeZone = 'UTC'")
+            db.register("_batch", batch.table)
+            selected = ", ".join(
+                f"{_identifier(name)}::JSON AS {_identifier(name)}"
+                if batch.columns.get(name) == "json"
+                else _identifier(name)
+                for name in batch.table.column_names
+            )
+            db.execute(
+                f"COPY (SELECT {selected} FROM _batch) TO '{_path_literal(destination)}' "  # noqa: S608
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            db.close()
+        return _summarise(destination, batch.columns)
+
+    def _readable(
+        self,
+        records: Sequence[Record],
+        declared: Mapping[str, str] | None,
+        use: Callable[[_Selection], T],
+    ) -> T:
+        """Call `use` with the records' events as DuckDB reads them: as sent, else
+        normalised, else whole as `_raw`; UnreadableBatch when even that fails."""
         source = self.scratch / f"{uuid.uuid4().hex}.json"
         try:
             _join_arrays(source, [record.payload for record in records])
             boundaries = _boundaries(records)
+            db = self._db.cursor()
             try:
-                return self._copy(source, boundaries, destination, declared)
-            except duckdb.Error as error:
-                logger.warning("batch refused as sent (%s); normalising it", error)
-            try:
-                normalised = [_normalised(record.payload) for record in records]
-            except msgspec.DecodeError as error:
-                logger.error("batch cannot be decoded (%s); keeping events as _raw", error)
-            else:
-                _join_arrays(source, normalised)
+                db.execute("SET TimeZone = 'UTC'")
+                db.register("_records", boundaries)
                 try:
-                    return self._copy(source, boundaries, destination, declared)
+                    return use(_selected(db, source, declared))
                 except duckdb.Error as error:
-                    logger.error("batch refused after normalising (%s); keeping it as _raw", error)
-            try:
-                return self._copy_raw(source, boundaries, destination)
-            except duckdb.Error as error:
-                raise UnreadableBatch(_first_line(error)) from error
+                    logger.warning("batch refused as sent (%s); normalising it", error)
+                try:
+                    normalised = [_normalised(record.payload) for record in records]
+                except msgspec.DecodeError as error:
+                    logger.error("batch cannot be decoded (%s); keeping events as _raw", error)
+                else:
+                    _join_arrays(source, normalised)
+                    try:
+                        return use(_selected(db, source, declared))
+                    except duckdb.Error as error:
+                        logger.error(
+                            "batch refused after normalising (%s); keeping it as _raw", error
+                        )
+                try:
+                    return use(_selected_raw(db, source))
+                except duckdb.Error as error:
+                    raise UnreadableBatch(_first_line(error)) from error
+            finally:
+                db.close()
         finally:
             source.unlink(missing_ok=True)
 
@@ -175,68 +222,75 @@ class ParquetWriter:
             return f"the record holds {read[0][0]} events, its header says {record.header.count}"
         return None
 
-    def _copy(
-        self,
-        source: Path,
-        boundaries: pa.Table,
-        destination: Path,
-        declared: Mapping[str, str] | None,
-    ) -> WrittenBatch:
-        db = self._db.cursor()
-        try:
-            db.execute("SET TimeZone = 'UTC'")
-            if declared is None:
-                described = db.execute(
-                    "DESCRIBE SELECT * FROM read_json(?, format = 'array', maximum_depth = 2, "
-                    "sample_size = -1)",
-                    [str(source)],
-                ).fetchall()
-                columns = {str(row[0]): detected_type(str(row[1])) for row in described}
-            else:
-                columns = dict(declared)
-            for name in RESERVED:
-                columns.pop(name, None)
-            db.register("_records", boundaries)
-            spec = (
-                "{"
-                + ", ".join(
-                    f"{_literal(name)}: '{DUCKDB_TYPES[kind]}'" for name, kind in columns.items()
-                )
-                + "}"
-            )
-            selected = "".join(f"e.{_identifier(name)}, " for name in columns)
-            if columns:
-                events = f"read_json(?, format = 'array', columns = {spec})"
-            else:  # every event was an empty object
-                events = "(SELECT 1 AS _none FROM read_json_objects(?, format = 'array'))"
-            # Names and the path are quoted by _identifier/_literal/_path_literal.
-            copy = f"""
-                COPY (
-                    SELECT {selected} m._event_id, m._ingested_at
-                    FROM {events} AS e POSITIONAL JOIN ({_PER_EVENT}) AS m
-                ) TO '{_path_literal(destination)}' (FORMAT parquet, COMPRESSION zstd)
-            """  # noqa: S608
-            db.execute(copy, [str(source)]).fetchall()
-        finally:
-            db.close()
-        return _summarise(destination, columns)
+    def _copy(self, selection: _Selection, destination: Path) -> WrittenBatch:
+        selection.db.execute(
+            f"COPY ({selection.sql}) TO '{_path_literal(destination)}' "
+            "(FORMAT parquet, COMPRESSION zstd)",
+            [str(selection.source)],
+        ).fetchall()
+        return _summarise(destination, selection.columns)
 
-    def _copy_raw(self, source: Path, boundaries: pa.Table, destination: Path) -> WrittenBatch:
-        db = self._db.cursor()
-        try:
-            db.execute("SET TimeZone = 'UTC'")
-            db.register("_records", boundaries)
-            copy = f"""
-                COPY (
-                    SELECT e.json AS _raw, m._event_id, m._ingested_at
-                    FROM read_json_objects(?, format = 'array') AS e
-                    POSITIONAL JOIN ({_PER_EVENT}) AS m
-                ) TO '{_path_literal(destination)}' (FORMAT parquet, COMPRESSION zstd)
-            """  # noqa: S608
-            db.execute(copy, [str(source)]).fetchall()
-        finally:
-            db.close()
-        return _summarise(destination, {"_raw": "json"})
+    def _fetch(self, selection: _Selection) -> EventBatch:
+        table = selection.db.sql(selection.sql, params=[str(selection.source)]).to_arrow_table()
+        return EventBatch(table, dict(selection.columns))
+
+
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events read from log records: the Arrow table (user columns, then `_event_id` and
+    `_ingested_at`) and the type of each user column (our names: string, int64, json …)."""
+
+    table: pa.Table
+    columns: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    db: duckdb.DuckDBPyConnection
+    source: Path
+    sql: str  # one `?`: the source file
+    columns: Mapping[str, str]
+
+
+def _selected(
+    db: duckdb.DuckDBPyConnection, source: Path, declared: Mapping[str, str] | None
+) -> _Selection:
+    if declared is None:
+        described = db.execute(
+            "DESCRIBE SELECT * FROM read_json(?, format = 'array', maximum_depth = 2, "
+            "sample_size = -1)",
+            [str(source)],
+        ).fetchall()
+        columns = {str(row[0]): detected_type(str(row[1])) for row in described}
+    else:
+        columns = dict(declared)
+    for name in RESERVED:
+        columns.pop(name, None)
+    spec = (
+        "{"
+        + ", ".join(f"{_literal(name)}: '{DUCKDB_TYPES[kind]}'" for name, kind in columns.items())
+        + "}"
+    )
+    selected = "".join(f"e.{_identifier(name)}, " for name in columns)
+    if columns:
+        events = f"read_json(?, format = 'array', columns = {spec})"
+    else:  # every event was an empty object
+        events = "(SELECT 1 AS _none FROM read_json_objects(?, format = 'array'))"
+    # Names are quoted by _identifier/_literal.
+    sql = f"""
+        SELECT {selected} m._event_id, m._ingested_at
+        FROM {events} AS e POSITIONAL JOIN ({_PER_EVENT}) AS m
+    """  # noqa: S608
+    return _Selection(db, source, sql, columns)
+
+
+def _selected_raw(db: duckdb.DuckDBPyConnection, source: Path) -> _Selection:
+    sql = f"""
+        SELECT e.json AS _raw, m._event_id, m._ingested_at
+        FROM read_json_objects(?, format = 'array') AS e
+        POSITIONAL JOIN ({_PER_EVENT}) AS m
+    """  # noqa: S608
+    return _Selection(db, source, sql, {"_raw": "json"})
 
 
 # One row per event, in log order: its id and its record's ingest time.

@@ -8,16 +8,24 @@ from contextlib import asynccontextmanager
 
 from openenrich.component import Component
 from openenrich.http.state import AppState
-from openenrich.streams import models, routes, runtime
+from openenrich.jobs.runtime import JobsRuntime
+from openenrich.streams import models, routes, runtime, template_routes
 
 
 @asynccontextmanager
 async def lifespan(state: AppState) -> AsyncIterator[None]:
-    streams = state.add(await runtime.start(state.settings, state.database))
+    streams = state.add(
+        await runtime.start(state.settings, state.database, lambda: state.get(JobsRuntime).hub)
+    )
     try:
         yield
     finally:
         await runtime.stop(streams)
 
 
-COMPONENT = Component(name="streams", routers=[routes.router], models=models, api_lifespan=lifespan)
+COMPONENT = Component(
+    name="streams",
+    routers=[routes.router, template_routes.router],
+    models=models,
+    api_lifespan=lifespan,
+)

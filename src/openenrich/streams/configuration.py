@@ -6,6 +6,7 @@ copy once its transaction commits (see `registry.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -14,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.db.after_commit import after_commit
 from openenrich.errors import BadRequest, Conflict, NotFound
 from openenrich.ids import new_id, utcnow
-from openenrich.streams.fields import check_fields
+from openenrich.streams import pipeline as steps
+from openenrich.streams.fields import check_fields, declared_types
 from openenrich.streams.models import STREAM_ID, Stream
+from openenrich.streams.pipeline import Resources
 from openenrich.streams.registry import StreamRegistry
 from openenrich.tenancy.tenant import Tenant
 
@@ -45,19 +48,40 @@ async def get_stream(session: AsyncSession, tenant: Tenant, stream_id: str) -> S
     return stream
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    fields: dict[str, Any] | None
+    template: str | None
+    pipeline: list[dict[str, Any]] | None
+
+
 def _check_settings(
-    schema_mode: Any, fields: Any, template: Any, webhook_url: Any
-) -> dict[str, Any] | None:
+    schema_mode: Any,
+    fields: Any,
+    template: Any,
+    pipeline: Any,
+    webhook_url: Any,
+    resources: Resources,
+) -> _Checked:
     if schema_mode not in SCHEMA_MODES:
         raise BadRequest(f"schema_mode must be one of {', '.join(SCHEMA_MODES)}")
     normalised = check_fields(fields)
     if schema_mode == "strict" and not normalised:
         raise BadRequest("a strict stream needs fields to validate against")
-    if template is not None:
-        raise BadRequest(f"Template '{template}' not found")
+    if template is not None and (not isinstance(template, str) or not template):
+        raise BadRequest("template must be a template id (GET /templates lists them)")
+    parsed = steps.parse(pipeline)
+    # Building it checks every step: enrichers and their options, conditions (against a
+    # strict stream's columns), destinations.
+    steps.build_pipeline(
+        parsed,
+        resources,
+        template=template,
+        declared=declared_types(normalised) if schema_mode == "strict" else None,
+    )
     if webhook_url is not None:
         raise BadRequest("webhook_url: forwarding events on flush is not available in this version")
-    return normalised
+    return _Checked(normalised, template, steps.dump(parsed) or None)
 
 
 def _forget_once_committed(
@@ -75,7 +99,9 @@ async def create_stream(
     schema_mode: Any = "flex",
     fields: Any = None,
     template: Any = None,
+    pipeline: Any = None,
     webhook_url: Any = None,
+    resources: Resources,
 ) -> Stream:
     if not isinstance(stream_id, str) or not stream_id:
         raise BadRequest("stream_id is required")
@@ -86,7 +112,7 @@ async def create_stream(
             f"stream_id may not end in '{DLQ_SUFFIX}': "
             f"that is how the dead letters of stream '{stream_id[: -len(DLQ_SUFFIX)]}' are queried"
         )
-    normalised = _check_settings(schema_mode, fields, template, webhook_url)
+    checked = _check_settings(schema_mode, fields, template, pipeline, webhook_url, resources)
     existing = await session.scalar(
         select(Stream.id).where(
             tenant.owns(Stream),
@@ -101,8 +127,9 @@ async def create_stream(
         environment=tenant.environment.value,
         stream_id=stream_id,
         schema_mode=schema_mode,
-        fields=normalised,
-        template=None,
+        fields=checked.fields,
+        template=checked.template,
+        pipeline=checked.pipeline,
         version=1,
     )
     session.add(stream)
@@ -118,17 +145,24 @@ async def update_stream(
     tenant: Tenant,
     stream_id: str,
     changes: dict[str, Any],
+    *,
+    resources: Resources,
 ) -> Stream:
     stream = await get_stream(session, tenant, stream_id)
     if "stream_id" in changes and changes["stream_id"] != stream_id:
         raise BadRequest("stream_id cannot be changed")
-    schema_mode = changes.get("schema_mode", stream.schema_mode)
-    fields = changes.get("fields", stream.fields)
-    normalised = _check_settings(
-        schema_mode, fields, changes.get("template"), changes.get("webhook_url")
+    checked = _check_settings(
+        changes.get("schema_mode", stream.schema_mode),
+        changes.get("fields", stream.fields),
+        changes.get("template", stream.template),
+        changes.get("pipeline", stream.pipeline),
+        changes.get("webhook_url"),
+        resources,
     )
-    stream.schema_mode = schema_mode
-    stream.fields = normalised
+    stream.schema_mode = changes.get("schema_mode", stream.schema_mode)
+    stream.fields = checked.fields
+    stream.template = checked.template
+    stream.pipeline = checked.pipeline
     stream.version += 1
     stream.updated_at = utcnow()
     await session.flush()

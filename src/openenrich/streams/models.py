@@ -23,8 +23,27 @@ class Stream(TenantMixin, Base):
     schema_mode: Mapped[str] = mapped_column(String(8), default="flex")
     fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     template: Mapped[str | None] = mapped_column(String(100))
+    # Processing steps (streams/pipeline.py), as saved: checked, defaults filled in.
+    pipeline: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Bumped on every change: a batch is written with a stream's declared types only
     # when all of it was validated against the same version.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StreamTemplate(TenantMixin, Base):
+    """A tenant's own enrichment template: a named list of enrichers with their options."""
+
+    __tablename__ = "stream_templates"
+    __table_args__ = (UniqueConstraint("org_id", "environment", "template_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    template_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{name, type}]: its inputs
+    enrichers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{enricher, options}]
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

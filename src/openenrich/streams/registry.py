@@ -31,6 +31,8 @@ class StreamConfig:
     fields: dict[str, Any] | None
     version: int
     validator: EventValidator | None = field(default=None, compare=False)
+    template: str | None = None
+    pipeline: list[dict[str, Any]] | None = field(default=None, compare=False)
 
     @property
     def declared(self) -> dict[str, str]:
@@ -44,6 +46,8 @@ def config_of(stream: Stream) -> StreamConfig:
         schema_mode=stream.schema_mode,
         fields=stream.fields,
         version=stream.version,
+        template=stream.template,
+        pipeline=stream.pipeline,
         validator=EventValidator(stream.fields or {}) if strict else None,
     )
 

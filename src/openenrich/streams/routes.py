@@ -190,7 +190,9 @@ async def create_stream(
         schema_mode=body.schema_mode or "flex",
         fields=body.fields,
         template=body.template,
+        pipeline=body.pipeline,
         webhook_url=body.webhook_url,
+        resources=await streams_of(request).processing.resources(session, principal.tenant),
     )
     return StreamOut.model_validate(stream)
 
@@ -209,6 +211,7 @@ async def update_stream(
         principal.tenant,
         stream_id,
         body.model_dump(exclude_unset=True),
+        resources=await streams_of(request).processing.resources(session, principal.tenant),
     )
     return StreamOut.model_validate(stream)
 

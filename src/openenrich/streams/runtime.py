@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.jobs.notify import JobHub
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.processing import Processing
 from openenrich.streams.registry import StreamRegistry
 from openenrich.streams.schema_history import track_schema
 from openenrich.streams.stats import StreamStats
@@ -33,12 +35,15 @@ class Streams:
     registry: StreamRegistry
     stats: StreamStats
     sandbox: QuerySandbox
+    processing: Processing
 
 
-async def start(settings: Settings, database: Database) -> Streams:
+async def start(settings: Settings, database: Database, hub: Callable[[], JobHub]) -> Streams:
+    """`hub`: the jobs runtime's, which starts after the surfaces (flushes wake its outbox)."""
     storage = LakeStorage(settings)
     registry = StreamRegistry(database, settings.stream_cache_seconds)
     stats = StreamStats(database, settings.stats_flush_seconds)
+    processing = Processing(settings, database, storage, registry, stats, hub)
 
     async def declared_columns(key: BufferKey, version: int) -> Mapping[str, str] | None:
         """A strict stream's declared types, if the batch was validated against them."""
@@ -82,11 +87,12 @@ async def start(settings: Settings, database: Database) -> Streams:
         on_flushed=on_flushed,
         on_flush_error=on_flush_error,
         on_quarantined=on_quarantined,
+        processors=processing,
     )
     await engine.start()
     stats.start()
     sandbox = QuerySandbox(storage, settings)
-    return Streams(settings, storage, engine, registry, stats, sandbox)
+    return Streams(settings, storage, engine, registry, stats, sandbox, processing)
 
 
 async def stop(streams: Streams) -> None:

@@ -25,6 +25,7 @@ class StreamBody(BaseModel):
     fields: Any = None
     template: Any = None
     schema_mode: Any = None
+    pipeline: Any = None
     webhook_url: Any = None
 
 
@@ -65,6 +66,9 @@ class StreamOut(BaseModel):
     template: str | None
     fields: dict[str, dict[str, Any]] | None = Field(
         description='Declared fields: `{"name": {"type": …, "required": false?}}`'
+    )
+    pipeline: list[dict[str, Any]] | None = Field(
+        default=None, description="Processing steps, in order (see docs/streams.md)"
     )
     created_at: Timestamp
 
@@ -240,3 +244,57 @@ class QueryAnswer(BaseModel):
     row_count: int
     truncated: bool
     truncated_by: Literal["rows", "bytes"] | None
+
+
+# -- templates -----------------------------------------------------------------------------
+
+
+class TemplateField(BaseModel):
+    name: str
+    type: str
+
+
+class TemplateOutput(BaseModel):
+    name: str
+    type: str
+    description: str
+
+
+class TemplateEnricher(BaseModel):
+    enricher: str
+    options: dict[str, Any]
+
+
+class TemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    description: str
+    fields: list[TemplateField] = Field(description="The event fields the template reads")
+    enrichers: list[TemplateEnricher]
+    outputs: list[TemplateOutput] = Field(description="The columns the template adds")
+    builtin: bool
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+
+
+class TemplateBody(BaseModel):
+    """Create: `id` and `enrichers` required. Update: any subset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Any = None
+    name: Any = None
+    description: Any = None
+    fields: Any = None
+    enrichers: Any = None
+
+
+class TemplateDeleted(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    id: str
+    deleted: Literal[True] = True
