@@ -23,6 +23,7 @@ rest of the run is written, and recovery skips it. `on_quarantined` tells the su
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import functools
 import logging
@@ -99,6 +100,9 @@ class FlushedFile:
     min_event_time: datetime
     max_event_time: datetime
     columns: list[Column]
+    # The JSON array of the file's first log record, as sent: what schema tracking takes
+    # as a stream's baseline (a file holds the union of its records' fields).
+    first_events: builtins.bytes = b"[]"  # `bytes` is a field of this class
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +513,7 @@ class LakeEngine:
             min_event_time=low,
             max_event_time=high,
             columns=batch.columns,
+            first_events=records[0].payload,
         )
         row: dict[str, object] = {
             "id": new_id("file"),
