@@ -93,9 +93,11 @@ class StreamStats:
         stream_id: str | None = None,
         body: bytes | None = None,
     ) -> None:
-        """Record an error: one entry on /errors and one in /stats' `errors`, always both,
-        so the two never disagree about what an error is (a refused request, events sent
-        to the dead-letter queue, a rate limit, a flush that failed)."""
+        """Record an error: one entry on /errors and one in /stats' `errors`, together, so
+        the two never disagree about what an error is (a refused request, events sent to
+        the dead-letter queue, a rate limit, a flush that failed). Past
+        MAX_PENDING_ERRORS waiting to be written, the entry is dropped but still counted:
+        a flood of errors keeps its true number on /stats."""
         self._add_error_count(tenant)
         if len(self._errors) >= MAX_PENDING_ERRORS:
             self._dropped_errors += 1
