@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 
 from streams.conftest import Lake
 
@@ -251,6 +252,33 @@ def test_evolve_without_declared_fields_takes_the_first_batch_as_baseline(lake: 
     assert [(e["type"], e["field"], e.get("detected_type")) for e in history["schema_events"]] == [
         ("new_field", "c", "boolean")
     ]
+
+
+@pytest.mark.parametrize("flush_between", [False, True], ids=["one_flush", "two_flushes"])
+def test_a_field_first_seen_after_the_first_events_is_new_whenever_the_flush_happens(
+    lake: Lake, flush_between: bool
+) -> None:
+    """The first events sent set the baseline of a stream without declared fields; a
+    field that first comes later is a new field (and a type that changes later a type
+    change), whether or not the lake was written in between."""
+    lake.create("checkout", schema_mode="evolve")
+    first = {"event": "view", "url": "https://shop.example/a", "ts": 1, "amount": 5}
+    assert lake.ingest("checkout", [first, {**first, "ts": 2}]).status_code == 200
+    if flush_between:
+        lake.flush("checkout")
+    later = {"event": "buy", "url": "https://shop.example/b", "ts": 3, "amount": 7.5}
+    assert lake.ingest("checkout", [{**later, "discount_code": "X"}, later]).status_code == 200
+    lake.flush("checkout")
+    history = lake.client.get("/streams/checkout/schema-events", headers=lake.headers).json()
+    found = {
+        (e["type"], e["field"], e.get("previous_type"), e.get("detected_type"), e["event_count"])
+        for e in history["schema_events"]
+    }
+    assert found == {
+        ("new_field", "discount_code", None, "string", 1),
+        ("type_change", "amount", "int64", "float64", 2),
+    }
+    assert lake.rows("SELECT count(*) FROM checkout") == [[4]]
 
 
 def test_evolve_tracks_field_names_its_table_cannot_hold_as_is(lake: Lake) -> None:

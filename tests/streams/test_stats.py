@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -115,3 +116,45 @@ def test_errors_are_recorded_whatever_the_client_sent(
     stats = client.get("/stats", headers=lake.headers)
     assert stats.status_code == 200, stats.text
     assert (stats.json()["requests"], stats.json()["events"]) == (4, 1)
+
+
+def test_stats_and_errors_count_the_same_errors(settings: Settings, tenants: Tenants) -> None:
+    """An error is what /errors lists: /stats counts exactly those, whatever their kind
+    (a refused request, events sent to the dead-letter queue, a rate limit, a failed
+    flush)."""
+    tenants.plan("slow", requests_per_second=1.0)
+    tenants.set_plan("acme", "slow")
+    key = tenants.key("acme")
+    quick = settings.model_copy(update={"flush_max_seconds": 0.2})
+    lake_folder = Path(settings.lake)
+    with LiveServer(create_app(quick)) as live, httpx.Client(base_url=live.url) as client:
+        lake = Lake(client, key)
+        lake.create("events")
+        time.sleep(1.1)
+        lake.create("orders", schema_mode="strict", fields={"id": "string"})
+        time.sleep(1.1)
+        shutil.rmtree(lake_folder)
+        lake_folder.write_bytes(b"")  # a file where the lake's folder should be
+        assert lake.ingest("events", [{"n": 1}]).status_code == 200
+        time.sleep(1.5)  # the flusher fails once; it tries again in 5 s
+        lake_folder.unlink()
+        rejected = lake.ingest("orders", [{"id": "a"}, {"id": 5}, {"id": 6}])  # two to the DLQ
+        assert (rejected.status_code, rejected.json()["rejected"]) == (200, 2)
+        assert lake.ingest("orders", [{"id": "b"}]).status_code == 429
+        time.sleep(1.1)
+        assert client.post("/ingest", headers=lake.headers, json={"data": []}).status_code == 400
+        time.sleep(1.1)
+        errors = client.get("/errors", headers=lake.headers).json()
+        time.sleep(1.1)
+        stats = client.get("/stats", headers=lake.headers).json()
+    assert errors["by_type"] == {
+        "validation": 1,
+        "schema_rejection": 1,
+        "rate_limit": 1,
+        "processing": 1,
+    }
+    assert stats["errors"] == errors["errors_24h"] == 4
+    assert sum(minute["errors"] for minute in stats["histogram"]) == 4
+    # Requests count the ingest requests, failed or not; events the events accepted or
+    # sent to the dead-letter queue.
+    assert (stats["requests"], stats["events"]) == (4, 4)

@@ -28,6 +28,7 @@ rest of the run is written, and recovery skips it. `on_quarantined` tells the su
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import functools
 import logging
@@ -112,6 +113,9 @@ class FlushedFile:
     min_event_time: datetime
     max_event_time: datetime
     columns: list[Column]
+    # The JSON array of the file's first log record, as sent: what schema tracking takes
+    # as a stream's baseline (a file holds the union of its records' fields).
+    first_events: builtins.bytes = b"[]"  # `bytes` is a field of this class
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,6 +547,7 @@ class LakeEngine:
                 processors.append(processor)
         staged = self.storage.staging_path(relative)
         loop = asyncio.get_running_loop()
+        received: list[Column] | None = None  # the events' columns, before processing
         try:
             if processor is None:
                 batch = await loop.run_in_executor(
@@ -550,7 +555,9 @@ class LakeEngine:
                     functools.partial(self._writer.write, records, staged, declared=declared),
                 )
             else:
-                batch = await self._process(processor, records, declared, relative, staged)
+                batch, received = await self._process(
+                    processor, records, declared, relative, staged
+                )
             size = await loop.run_in_executor(
                 self._background, self.storage.publish, staged, relative
             )
@@ -571,7 +578,10 @@ class LakeEngine:
             bytes=size,
             min_event_time=low,
             max_event_time=high,
-            columns=batch.columns,
+            # What the stream's events held (schema history is about them), not what
+            # processing added or dropped.
+            columns=received if received is not None else batch.columns,
+            first_events=records[0].payload,
         )
         row: dict[str, object] = {
             "id": new_id("file"),
@@ -599,15 +609,25 @@ class LakeEngine:
         declared: Mapping[str, str] | None,
         relative: str,
         staged: Path,
-    ) -> WrittenBatch:
+    ) -> tuple[WrittenBatch, list[Column]]:
+        """Read, process and write a run: the written file, and the columns of the events
+        as they came in."""
         loop = asyncio.get_running_loop()
         events = await loop.run_in_executor(
             self._background, functools.partial(self._writer.read, records, declared=declared)
         )
+        rows = events.table.num_rows
+        received = [
+            Column(name, kind, rows - events.table.column(name).null_count)
+            for name, kind in events.columns.items()
+        ]
         await processor.prepare(events)
         name = relative.rsplit("/", 1)[-1].removesuffix(".parquet")
         kept = await loop.run_in_executor(self._background, processor.process, events, name)
-        return await loop.run_in_executor(self._background, self._writer.write_table, kept, staged)
+        written = await loop.run_in_executor(
+            self._background, self._writer.write_table, kept, staged
+        )
+        return written, received
 
     async def _record_files(self, session: AsyncSession, rows: list[dict[str, object]]) -> None:
         """Insert manifest rows; a path already there (a file rewritten by recovery) is

@@ -191,7 +191,7 @@ def record_failure(
     body: bytes | None,
 ) -> None:
     """An ingest request failed (also before it was read: a rate limit)."""
-    streams.stats.count(tenant, errors=1)
+    streams.stats.count(tenant)
     streams.stats.error(
         tenant,
         kind=_error_kind(error),

@@ -309,9 +309,9 @@ async def errors(
 
 
 @router.get("/connect", summary="Where your Parquet files are, and SQL to read them directly")
-async def connect(request: Request, principal: CurrentPrincipal) -> Connection:
+async def connect(request: Request, principal: CurrentPrincipal, session: DbSession) -> Connection:
     streams = streams_of(request)
-    return connection_details(streams.settings, streams.storage, principal.tenant)
+    return await connection_details(session, streams.settings, streams.storage, principal.tenant)
 
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"

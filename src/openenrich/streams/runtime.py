@@ -54,7 +54,7 @@ async def start(settings: Settings, database: Database, hub: Callable[[], JobHub
         return config.declared
 
     async def on_flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
-        await track_schema(session, files)
+        await track_schema(session, files, scratch=settings.data_dir / "scratch")
 
     def on_flush_error(key: BufferKey, error: BaseException) -> None:
         stats.error(

@@ -3,8 +3,10 @@ written to the lake, and the /schema-events report of it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.db.text import column_length, storable
 from openenrich.ids import new_id, utcnow
+from openenrich.lake.detect import describe_events
 from openenrich.lake.engine import FlushedFile
+from openenrich.lake.parquet import Column
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.models import SCHEMA_EVENT_KEY, SchemaEvent, SchemaField, Stream
 from openenrich.streams.schemas import SchemaEventOut, SchemaEvents
@@ -27,13 +31,23 @@ def _upsert(dialect: str) -> Any:
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
-async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> None:
+async def track_schema(
+    session: AsyncSession, files: Sequence[FlushedFile], *, scratch: Path
+) -> None:
     """Compare each flushed batch of an evolve-mode stream with the schema seen so far.
 
     A field is *new* when it has a value in the batch and was never seen (or declared); its
     type *changed* when its values have another type than the last batch it had values in;
     it is *missing* when a field seen before has no value in any event of the batch. Each
     change is one row whose `event_count` keeps counting the events that show it.
+
+    Without declared fields, the stream's first log record (the first events accepted)
+    sets the baseline, not its first flushed batch: a batch holds the union of its
+    records' fields, so a field that came later would otherwise be taken for part of the
+    baseline whenever both landed in one flush. Only that one record is looked at again
+    (`describe_events`, in a thread, once per stream); after it, anything a batch holds
+    that the schema table does not know is new, wherever in the batch it came.
+    `scratch` is a folder for that look.
     """
     assert session.bind is not None
     dialect = session.bind.dialect.name
@@ -65,10 +79,22 @@ async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> N
             for column in file.columns
             if column.present > 0
         }
+        # The first record's own fields, when they are the baseline: a type of theirs that
+        # the batch as a whole widened is a change, shown by the events after that record.
+        leading: dict[str, Column] = {}
         if not known:
             baseline = {name: spec["type"] for name, spec in (stream.fields or {}).items()}
-            if not baseline:  # the first batch of an undeclared stream sets the baseline
-                baseline = {name: column.type for name, column in seen.items()}
+            if not baseline:
+                first = await asyncio.to_thread(describe_events, file.first_events, scratch)
+                if first is None:  # DuckDB reads it only normalised: the batch's fields
+                    baseline = {name: column.type for name, column in seen.items()}
+                else:
+                    leading = {
+                        storable(column.name, FIELD_NAME_LENGTH): column
+                        for column in first
+                        if column.present > 0
+                    }
+                    baseline = {name: column.type for name, column in leading.items()}
             for name, kind in baseline.items():
                 row = SchemaField(id=new_id("fld"), field=name, type=kind, updated_at=now, **scope)
                 session.add(row)
@@ -86,7 +112,10 @@ async def track_schema(session: AsyncSession, files: Sequence[FlushedFile]) -> N
                 session.add(row)
                 known[name] = row
             elif field.type != column.type:
-                changes.append(("type_change", name, column.type, field.type, column.present))
+                count = column.present
+                if name in leading:  # the first record's events had the baseline's type
+                    count = max(1, count - leading[name].present)
+                changes.append(("type_change", name, column.type, field.type, count))
                 field.type = column.type
                 field.updated_at = now
         for name in known:

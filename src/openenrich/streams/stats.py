@@ -69,14 +69,19 @@ class StreamStats:
 
     # -- recording (no I/O) ---------------------------------------------------------------
 
-    def count(self, tenant: Tenant, *, requests: int = 1, events: int = 0, errors: int = 0) -> None:
+    def count(self, tenant: Tenant, *, events: int = 0) -> None:
+        """One ingest request (failed or not) and the events it brought. Errors are
+        counted by `error`, never here."""
         now = datetime.now(UTC)
         bucket = self._minutes[(tenant.org_id, tenant.environment.value, minute_of(now))]
-        bucket[0] += requests
+        bucket[0] += 1
         bucket[1] += events
-        bucket[2] += errors
         if events:
             self._months[(tenant.org_id, tenant.environment.value, month_of(now))] += events
+
+    def _add_error_count(self, tenant: Tenant) -> None:
+        now = datetime.now(UTC)
+        self._minutes[(tenant.org_id, tenant.environment.value, minute_of(now))][2] += 1
 
     def error(
         self,
@@ -88,6 +93,12 @@ class StreamStats:
         stream_id: str | None = None,
         body: bytes | None = None,
     ) -> None:
+        """Record an error: one entry on /errors and one in /stats' `errors`, together, so
+        the two never disagree about what an error is (a refused request, events sent to
+        the dead-letter queue, a rate limit, a flush that failed). Past
+        MAX_PENDING_ERRORS waiting to be written, the entry is dropped but still counted:
+        a flood of errors keeps its true number on /stats."""
+        self._add_error_count(tenant)
         if len(self._errors) >= MAX_PENDING_ERRORS:
             self._dropped_errors += 1
             return
