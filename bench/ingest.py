@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/ingest.py [--mode flex|strict] [--seconds 20] [--connections 32]
                                      [--runs 3] [--database-url postgresql://…]
+                                     [--template clickstream]
+
+With `--template`, the stream is created with that template (processing runs in the flush
+thread) and the events carry what `clickstream` reads: `url`, `referrer`, `user_agent`,
+`ip`, `user_id` and `timestamp`.
 
 1. Closed loop: `connections` clients send batches as fast as answers come back, for
    `seconds`: the sustained events/s and requests/s, p50/p99.
@@ -62,11 +67,25 @@ def realistic_event(rng: random.Random, n: int) -> dict[str, object]:
     }
 
 
-def bodies(stream: str, count: int) -> list[bytes]:
+def clickstream_event(rng: random.Random, n: int) -> dict[str, object]:
+    """The realistic event, with what the clickstream template reads."""
+    event = realistic_event(rng, n)
+    event["user_agent"] = event.pop("ua")
+    event["timestamp"] = event.pop("ts")
+    event["ip"] = (
+        f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    )
+    if rng.random() < 0.3:
+        event["url"] = f"{event['url']}?utm_source=newsletter&utm_campaign=c{rng.randint(1, 30)}"
+    return event
+
+
+def bodies(stream: str, count: int, *, template: str | None = None) -> list[bytes]:
     rng = random.Random(7)
     made = []
+    make = clickstream_event if template else realistic_event
     for b in range(count):
-        batch = [realistic_event(rng, b * 100 + i) for i in range(100)]
+        batch = [make(rng, b * 100 + i) for i in range(100)]
         made.append(
             json.dumps({"stream_id": stream, "data": batch}, separators=(",", ":")).encode()
         )
@@ -108,6 +127,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--template", default=None, help="e.g. clickstream")
     args = parser.parse_args()
 
     with BenchServer(database_url=args.database_url) as server:
@@ -117,12 +137,16 @@ def main() -> None:
         body: dict[str, object] = {"stream_id": stream, "schema_mode": args.mode}
         if args.mode == "strict":
             body["fields"] = STRICT_FIELDS
+        if args.template:
+            if args.mode == "strict":
+                parser.error("--template goes with a flex stream here")
+            body["template"] = args.template
         assert httpx.post(f"{server.url}/streams", headers=headers, json=body).status_code == 201
-        pool = bodies(stream, 200)
+        pool = bodies(stream, 200, template=args.template)
         requests = cycle([http_request("POST", "/ingest", headers, b) for b in pool])
         size = statistics.mean(len(b) for b in pool) / 100
         print(
-            f"ingest {args.mode}: batches of 100 events (~{size:.0f} bytes each), "
+            f"ingest {args.mode}{' + ' + args.template if args.template else ''}: batches of 100 events (~{size:.0f} bytes each), "
             f"{args.connections} connections, {args.runs} x {args.seconds:.0f} s, "
             f"database {args.database_url.split(':')[0] if args.database_url else 'sqlite'}"
         )
