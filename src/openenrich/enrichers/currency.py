@@ -3,9 +3,10 @@ currency checked, and optionally converted with the operator's rates.
 
 Amounts come as numbers or as text the way people write them: `1,299.00`, `€12,50`, `$5`,
 `12.5 EUR`, `1.299.000`, `(12.00)`. Of `,` and `.` the last one is the decimal mark when
-both appear; alone, one that is followed by exactly three digits (`1,299`) or appears more
-than once groups thousands, otherwise it is the decimal mark. A code or symbol in the text
-names the currency when the currency field does not.
+both appear. Alone, a mark that appears more than once groups thousands, and so does a
+comma followed by exactly three digits (`1,299`); otherwise it is the decimal mark (`12,50`,
+`1.234`: a dot is read as decimal, as for the dinars' three minor digits). A code or
+symbol in the text names the currency when the currency field does not.
 
 Codes and minor units are the ISO 4217 table as the `iso4217` package ships it (the
 published list; CLDR's "digits", as Babel has them, differ for HUF, COP, IDR and others).
@@ -107,7 +108,7 @@ def _number(digits: str, negative: bool) -> float | None:
     elif last_comma >= 0 or last_dot >= 0:
         mark = "," if last_comma >= 0 else "."
         after = len(digits) - digits.rfind(mark) - 1
-        if digits.count(mark) > 1 or after == 3:
+        if digits.count(mark) > 1 or (mark == "," and after == 3):
             mark = ""  # it groups thousands
     else:
         mark = ""
@@ -270,7 +271,9 @@ class CurrencyEnricher(Enricher):
 
         digits = pc.cast(self._lookup(currency, minor_units()), pa.float64())
         minor = pc.cast(
-            pc.round(pc.multiply(value, pc.power(10.0, digits)), round_mode="half_away_from_zero"),
+            pc.round(
+                pc.multiply(value, pc.power(10.0, digits)), round_mode="half_towards_infinity"
+            ),
             pa.int64(),
         )
         result = {
@@ -285,7 +288,7 @@ class CurrencyEnricher(Enricher):
             converted = pc.multiply(pc.divide(value, rate), target)
             target_digits = minor_units()[o.target_currency] or 0
             result[f"{p}converted"] = pc.round(
-                converted, target_digits, round_mode="half_away_from_zero"
+                converted, target_digits, round_mode="half_towards_infinity"
             )
         return result
 
