@@ -3,6 +3,8 @@ stream's save answers with)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 
@@ -120,3 +122,17 @@ def test_each_builtin_runs_on_a_batch_without_its_inputs() -> None:
         assert [c.name for c in enricher.outputs()] == list(added)
         for values in added.values():
             assert len(values) == 2
+
+
+def test_every_builtin_and_its_columns_are_documented() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "enrichers.md").read_text()
+    options = {
+        "identifiers": {"field": "iban"},
+        "mask": {"fields": ["card"]},
+        "geo_ip": {"anonymize": True},
+    }
+    for name in BUILTINS:
+        assert f"## `{name}`" in text
+        enricher = registry.build(name, options.get(name), env())
+        missing = [c.name for c in enricher.outputs() if f"`{c.name}`" not in text]
+        assert missing == [], name

@@ -45,7 +45,7 @@ from openenrich.ids import utcnow
 
 MAX_KEY = 200  # longer user ids are stored as their hash
 LOAD_CHUNK = 500  # user keys per IN query (SQLite's and PostgreSQL's limits are far above)
-SAVE_CHUNK = 500  # rows per INSERT … ON CONFLICT statement
+SAVE_CHUNK = 5000  # rows per executemany of the upsert
 STATE_RETENTION = timedelta(days=1)
 _US = 1_000_000
 
@@ -210,11 +210,12 @@ class SessionEnricher(Enricher):
         times = self._times(table_)
         valid = pc.and_(pc.is_valid(users), pc.is_valid(times))
         positions = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
-        ids = np.full(rows, None, dtype=object)
+        row_run = np.full(rows, -1, dtype=np.int64)  # each row's session run, -1: none
         seqs = np.zeros(rows, dtype=np.int64)
         opened = np.zeros(rows, dtype=bool)
         state, self._state = self._state, {}
         pending: dict[str, SessionState] = {}
+        run_ids: list[str | None] = []
         if len(positions):
             encoded = pc.dictionary_encode(users.take(pa.array(positions)))
             distinct = [user_key(user) for user in encoded.dictionary.to_pylist()]
@@ -258,7 +259,6 @@ class SessionEnricher(Enricher):
             run_base = np.where(run_continues, base_seq[run_user], 0)
             sorted_seq = np.arange(count) - start_at[run] + 1 + run_base[run]
 
-            run_ids: list[str | None] = []
             stream = self._stream_id
             for at, user, goes_on in zip(
                 start_at.tolist(), run_user.tolist(), run_continues.tolist(), strict=True
@@ -267,10 +267,8 @@ class SessionEnricher(Enricher):
                     run_ids.append(carried_ids[user])
                 else:
                     run_ids.append(session_id(stream, distinct[user], int(sorted_us[at])))
-            sorted_ids = np.array(run_ids, dtype=object)[run]
-
             rows_at = positions[order]
-            ids[rows_at] = sorted_ids
+            row_run[rows_at] = run
             seqs[rows_at] = sorted_seq
             opened[rows_at] = new
 
@@ -279,13 +277,15 @@ class SessionEnricher(Enricher):
             for at in np.flatnonzero(last).tolist():
                 user = int(sorted_user[at])
                 seen = int(sorted_us[at])
-                if carried[user] and last_seen[user] > seen and sorted_ids[at] == carried_ids[user]:
+                run_id = run_ids[run[at]]
+                if carried[user] and last_seen[user] > seen and run_id == carried_ids[user]:
                     seen = int(last_seen[user])  # late events do not move the session back
-                pending[distinct[user]] = SessionState(sorted_ids[at], seen, int(sorted_seq[at]))
+                pending[distinct[user]] = SessionState(run_id, seen, int(sorted_seq[at]))
         self._pending = pending
         mask = pa.array(~valid.to_numpy(zero_copy_only=False))
+        ids = pa.array(run_ids if len(positions) else [], pa.string())
         return {
-            f"{p}id": pa.array(ids, pa.string()),
+            f"{p}id": ids.take(pa.array(row_run, mask=row_run < 0)),
             f"{p}seq": pa.array(seqs, pa.int64(), mask=mask.to_numpy(zero_copy_only=False)),
             f"{p}is_new": pa.array(opened, pa.bool_(), mask=mask.to_numpy(zero_copy_only=False)),
         }
@@ -305,25 +305,27 @@ class SessionEnricher(Enricher):
                 "seq": state.seq,
                 "updated_at": now,
             }
-            for key, state in sorted(self._pending.items())
+            for key, state in self._pending.items()
         ]
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(_sessions)
+        statement = statement.on_conflict_do_update(
+            index_elements=[
+                _sessions.c.org_id,
+                _sessions.c.environment,
+                _sessions.c.stream_id,
+                _sessions.c.user_key,
+            ],
+            set_={
+                name: statement.excluded[name]
+                for name in ("session_id", "last_seen_us", "seq", "updated_at")
+            },
+        )
+        # One statement, executed for many rows: compiled once (a VALUES list of
+        # hundreds of rows costs more to compile than to run, profiled).
         for start in range(0, len(rows), SAVE_CHUNK):
-            statement = insert(_sessions).values(rows[start : start + SAVE_CHUNK])
-            statement = statement.on_conflict_do_update(
-                index_elements=[
-                    _sessions.c.org_id,
-                    _sessions.c.environment,
-                    _sessions.c.stream_id,
-                    _sessions.c.user_key,
-                ],
-                set_={
-                    name: statement.excluded[name]
-                    for name in ("session_id", "last_seen_us", "seq", "updated_at")
-                },
-            )
-            await session.execute(statement)
+            await session.execute(statement, rows[start : start + SAVE_CHUNK])
 
     def committed(self) -> None:
         self._pending = {}
