@@ -168,7 +168,15 @@ def test_event_times_in_every_form_and_the_fallbacks() -> None:
         pa.array([T0_MS // 1000, T0_MS // 1000 + 600], pa.int64()),
         pa.array([T0, T0 + timedelta(minutes=10)], pa.timestamp("ms", tz="UTC")),
         pa.array([float(T0_MS), float(T0_MS + 600_000)], pa.float64()),
+        pa.array([T0_MS * 1000, (T0_MS + 600_000) * 1000], pa.int64()),  # microseconds
     ):
         added = enricher.apply(pa.table({"user_id": ["u", "u"], "ts": times}))
         assert added["session_seq"].to_pylist() == [1, 2]
         assert added["session_id"].to_pylist()[0] == session_id("", "u", T0_MS * 1000)
+
+
+def test_a_time_that_is_not_a_number_is_no_time() -> None:
+    enricher = registry.build("session", None, EnricherEnv(Settings()))
+    table = pa.table({"user_id": ["u", "u"], "timestamp": pa.array([float("nan"), None])})
+    added = enricher.apply(table)
+    assert added["session_id"].to_pylist() == [None, None]

@@ -162,7 +162,7 @@ class MaskEnricher(Enricher):
         )  # empty: every text column, for the values of `kinds`
         kinds: list[MaskKind] = Field(default_factory=list)  # empty: every value of `fields`
         method: MaskMethod = "redact"
-        keep: int = 4
+        keep: int = Field(default=4, ge=0)
 
     options: Options
 

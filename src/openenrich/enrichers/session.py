@@ -113,8 +113,9 @@ def event_times_us(values: pa.Array) -> pa.Array:
         )
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         numbers = pc.cast(values, pa.float64())
-        valid = pc.is_valid(numbers)
-        converted = _epoch_to_us(numbers.fill_null(0).to_numpy(zero_copy_only=False))
+        valid = pc.fill_null(pc.is_finite(numbers), False)  # NaN and infinities are no time
+        finite = pc.if_else(valid, numbers, 0.0)
+        converted = _epoch_to_us(finite.to_numpy(zero_copy_only=False))
         return pc.if_else(valid, pa.array(converted), pa.scalar(None, pa.int64()))
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
