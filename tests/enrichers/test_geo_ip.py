@@ -84,3 +84,18 @@ def test_anonymize_truncates_to_24_and_48_bits() -> None:
     )
     assert [r["ip_anonymized"] for r in rows] == ["203.0.113.0", "2001:db8:abcd::", None]
     assert anonymize_ip("8.8.4.4") == "8.8.4.0"
+
+
+@pytest.mark.anyio
+async def test_the_process_holds_one_env_and_closes_its_readers(tmp_path: Path) -> None:
+    from openenrich.enrichers.component import lifespan
+    from openenrich.http.state import AppState
+
+    state = AppState(Settings(geoip_city_mmdb=write_city(tmp_path / "city.mmdb")))
+    async with lifespan(state):
+        env = state.get(EnricherEnv)
+        first = registry.build("geo_ip", {}, env)
+        second = registry.build("geo_ip", {"prefix": "g_"}, env)
+        assert first._city is second._city  # one reader for every stream
+    with pytest.raises(ValueError, match="closed"):
+        first._city.get("8.8.8.8")  # type: ignore[union-attr]

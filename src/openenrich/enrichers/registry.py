@@ -109,6 +109,16 @@ class EnricherEnv:
             resource: T = self._resources[key]
             return resource
 
+    def close(self) -> None:
+        """Close what `shared` opened (the .mmdb readers)."""
+        with self._lock:
+            resources = list(self._resources.values())
+            self._resources.clear()
+        for resource in resources:
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
+
 
 class EnricherOptions(BaseModel):
     """Options of an enricher: unknown keys are refused when the stream is saved."""
