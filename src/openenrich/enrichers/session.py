@@ -205,6 +205,8 @@ class SessionEnricher(Enricher):
         self._stream_id = scope.stream_id
 
     def apply(self, table_: pa.Table) -> dict[str, pa.Array]:
+        """Sessions of the batch, continuing the state `load` read (`load` also names the
+        stream, which is part of the ids: call it first, as the flusher does)."""
         p = self.options.prefix
         rows = table_.num_rows
         users = self._users(table_)
@@ -283,12 +285,11 @@ class SessionEnricher(Enricher):
                     seen = int(last_seen[user])  # late events do not move the session back
                 pending[distinct[user]] = SessionState(run_id, seen, int(sorted_seq[at]))
         self._pending = pending
-        mask = pa.array(~valid.to_numpy(zero_copy_only=False))
-        ids = pa.array(run_ids if len(positions) else [], pa.string())
+        none = row_run < 0  # rows without a user or a time have no session
         return {
-            f"{p}id": ids.take(pa.array(row_run, mask=row_run < 0)),
-            f"{p}seq": pa.array(seqs, pa.int64(), mask=mask.to_numpy(zero_copy_only=False)),
-            f"{p}is_new": pa.array(opened, pa.bool_(), mask=mask.to_numpy(zero_copy_only=False)),
+            f"{p}id": pa.array(run_ids, pa.string()).take(pa.array(row_run, mask=none)),
+            f"{p}seq": pa.array(seqs, pa.int64(), mask=none),
+            f"{p}is_new": pa.array(opened, pa.bool_(), mask=none),
         }
 
     async def save(self, session: AsyncSession, scope: StreamScope) -> None:
