@@ -117,7 +117,10 @@ def event_times_us(values: pa.Array) -> pa.Array:
         finite = pc.if_else(valid, numbers, 0.0)
         converted = _epoch_to_us(finite.to_numpy(zero_copy_only=False))
         return pc.if_else(valid, pa.array(converted), pa.scalar(None, pa.int64()))
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        values = values.cast(pa.string())
+        kind = values.type
+    if pa.types.is_string(kind):
         for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
             try:
                 return pc.cast(pc.cast(values, target), pa.int64())
