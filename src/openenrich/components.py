@@ -16,6 +16,7 @@ from openenrich.billing import models as billing_models
 from openenrich.component import Component
 from openenrich.db.base import Base
 from openenrich.email.pool import SmtpPool
+from openenrich.enrichers.component import COMPONENT as ENRICHERS
 from openenrich.entities.component import COMPONENT as ENTITIES
 from openenrich.http import system
 from openenrich.http.state import AppState
@@ -87,6 +88,7 @@ COMPONENTS: tuple[Component, ...] = (
     JOBS,
     LAKE,
     BILLING,
+    ENRICHERS,
     STREAMS,
     VERIFY,
     WEBHOOKS,

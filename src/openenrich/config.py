@@ -9,7 +9,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ByteSize, Field, field_validator
+from pydantic import ByteSize, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     buffer_max_bytes: int = Field(default=512 * MIB, ge=MIB)
     stream_cache_seconds: float = Field(default=1.0, ge=0)
     stats_flush_seconds: float = Field(default=1.0, gt=0)
-    mask_salt: str | None = None
 
     # The lake on S3 (when lake_url is s3://bucket/prefix).
     s3_endpoint: str | None = None
@@ -165,6 +164,15 @@ class Settings(BaseSettings):
     email_probe_timeout_seconds: float = Field(default=10.0, gt=0)
     email_probe_concurrency: int = Field(default=64, ge=1)
     email_probe_host_concurrency: int = Field(default=2, ge=1)
+
+    # Stream enrichers (enrichers/): the operator's MaxMind-format databases for geo_ip's
+    # city, region and ASN; the session gap; the rates table for currency conversion; the
+    # salt of masking by hash (never emitted, so hashes cannot be recomputed outside).
+    geoip_city_mmdb: Path | None = None
+    geoip_asn_mmdb: Path | None = None
+    session_gap_minutes: float = Field(default=30.0, gt=0)
+    currency_rates_file: Path | None = None
+    mask_salt: SecretStr | None = None
 
     # POST /query
     query_row_limit: int = Field(default=10_000, ge=1)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from openenrich.component import Component
+from openenrich.enrichers.registry import EnricherEnv
 from openenrich.http.state import AppState
 from openenrich.jobs.runtime import JobsRuntime
 from openenrich.streams import models, routes, runtime, template_routes
@@ -15,7 +16,12 @@ from openenrich.streams import models, routes, runtime, template_routes
 @asynccontextmanager
 async def lifespan(state: AppState) -> AsyncIterator[None]:
     streams = state.add(
-        await runtime.start(state.settings, state.database, lambda: state.get(JobsRuntime).hub)
+        await runtime.start(
+            state.settings,
+            state.database,
+            lambda: state.get(JobsRuntime).hub,
+            state.get(EnricherEnv),
+        )
     )
     try:
         yield

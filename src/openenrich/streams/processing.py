@@ -59,6 +59,7 @@ class Processing:
         registry: StreamRegistry,
         stats: StreamStats,
         hub: Callable[[], JobHub],
+        env: EnricherEnv,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -66,7 +67,9 @@ class Processing:
         self.registry = registry
         self.stats = stats
         self.hub = hub
-        self.env = EnricherEnv(settings=settings)
+        self.env = env
+        salt = settings.mask_salt
+        self._mask_salt = salt.get_secret_value().encode() if salt is not None else b""
         self._built: dict[tuple[str, str, str], _Built] = {}
 
     async def resources(self, session: AsyncSession, tenant: Tenant) -> Resources:
@@ -74,7 +77,11 @@ class Processing:
             env=self.env,
             template=await templates.resolver(session, tenant),
             destinations=await outbox.destination_ids(session, tenant),
-            mask_salt=self.settings.mask_salt.encode() if self.settings.mask_salt else b"",
+            mask_salt=(
+                self.settings.mask_salt.get_secret_value().encode()
+                if self.settings.mask_salt
+                else b""
+            ),
         )
 
     async def __call__(self, key: BufferKey, version: int | None) -> BatchProcessor | None:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.enrichers.registry import EnricherEnv
 from openenrich.jobs.notify import JobHub
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
@@ -38,12 +39,20 @@ class Streams:
     processing: Processing
 
 
-async def start(settings: Settings, database: Database, hub: Callable[[], JobHub]) -> Streams:
-    """`hub`: the jobs runtime's, which starts after the surfaces (flushes wake its outbox)."""
+async def start(
+    settings: Settings,
+    database: Database,
+    hub: Callable[[], JobHub],
+    env: EnricherEnv | None = None,
+) -> Streams:
+    """`hub`: the jobs runtime's, which starts after the surfaces (flushes wake its outbox).
+    `env`: the process's shared enricher resources (a new one if not given)."""
     storage = LakeStorage(settings)
     registry = StreamRegistry(database, settings.stream_cache_seconds)
     stats = StreamStats(database, settings.stats_flush_seconds)
-    processing = Processing(settings, database, storage, registry, stats, hub)
+    processing = Processing(
+        settings, database, storage, registry, stats, hub, env or EnricherEnv(settings)
+    )
 
     async def declared_columns(key: BufferKey, version: int) -> Mapping[str, str] | None:
         """A strict stream's declared types, if the batch was validated against them."""

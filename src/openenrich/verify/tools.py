@@ -25,19 +25,16 @@ from types import ModuleType
 from typing import Any
 
 import httpx
-import phonenumbers
-from phonenumbers import number_type
 from stdnum import iban as stdnum_iban
-from stdnum.eu import vat as stdnum_vat
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.in_ import aadhaar as stdnum_aadhaar
-from stdnum.in_ import gstin as stdnum_gstin
 from stdnum.us import ein as stdnum_ein
 
 from openenrich.config import Settings
 from openenrich.email.pool import SmtpPool
 from openenrich.email.verdict import Mode, Verdict
 from openenrich.email.verifier import EmailVerifier, Verification
+from openenrich.enrichers import identifiers, phone
+from openenrich.enrichers.identifiers import StdnumError
+from openenrich.enrichers.mask import luhn
 from openenrich.web.guard import UnsafeURL
 
 
@@ -106,7 +103,7 @@ def stdnum_check(
     what it raises from stdnum fails the check the same way.
 
         @register("iban_verification", kind="iban", price="1.0", description="…")
-        @stdnum_check(stdnum_iban.validate, "IBAN")
+        @stdnum_check(identifiers.validator("iban"), "IBAN")
         def check_iban(iban: str) -> ToolResult: ...
     """
 
@@ -160,7 +157,7 @@ async def check_pan(value: str, env: ToolEnv) -> ToolResult:
     price="2.0",
     description="Aadhaar number: Verhoeff checksum",
 )
-@stdnum_check(stdnum_aadhaar.validate, "Aadhaar")
+@stdnum_check(identifiers.validator("aadhaar"), "Aadhaar")
 def check_aadhaar(number: str) -> ToolResult:
     return ok(
         f"Aadhaar XXXX XXXX {number[-4:]} passes its checksum.", valid=True, last4=number[-4:]
@@ -173,7 +170,7 @@ def check_aadhaar(number: str) -> ToolResult:
     price="1.5",
     description="Indian GSTIN: checksum, state, PAN",
 )
-@stdnum_check(stdnum_gstin.validate, "GSTIN")
+@stdnum_check(identifiers.validator("gstin"), "GSTIN")
 def check_gstin(gstin: str) -> ToolResult:
     return ok(
         f"GSTIN {gstin} is valid (state code {gstin[:2]}, PAN {gstin[2:12]}).",
@@ -278,21 +275,17 @@ _PHONE_DIRECTORIES: tuple[ModuleType, ModuleType] | None = None
     description="Phone number: numbering plan, line type, carrier",
 )
 async def check_phone(value: str, env: ToolEnv) -> ToolResult:
-    if re.search(r"[xX*]", value):
+    # Parsing and classifying are the `phone` enricher's (enrichers/phone.py), shared.
+    if phone.is_masked(value):
         return bad(f"Phone {value} is masked; it cannot be checked.", masked=True)
     try:
-        number = phonenumbers.parse(value, "IN")
-    except phonenumbers.NumberParseException as error:
+        number = phone.parse(value, "IN")
+    except phone.ParseError as error:
         return bad(f"Phone {value} cannot be read: {_reason(error)}.", valid=False)
-    if not phonenumbers.is_valid_number(number):
+    if not phone.is_valid(number):
         return bad(f"Phone {value} is not a valid number.", valid=False)
-    kind = {
-        phonenumbers.PhoneNumberType.MOBILE: "mobile",
-        phonenumbers.PhoneNumberType.FIXED_LINE: "fixed line",
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed line or mobile",
-        phonenumbers.PhoneNumberType.VOIP: "VoIP",
-    }.get(number_type(number), "other")
-    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    kind = phone.line_type(number)
+    formatted = phone.e164(number)
     carrier, geocoder = await _phone_directories()
     operator = carrier.name_for_number(number, "en") or None
     region = geocoder.description_for_number(number, "en") or None
@@ -376,7 +369,7 @@ def email_result(verification: Verification) -> ToolResult:
 @register(
     "ein_verification", kind="ein", price="1.0", description="US EIN: format and issuing campus"
 )
-@stdnum_check(stdnum_ein.validate, "EIN")
+@stdnum_check(identifiers.validator("ein"), "EIN")
 def check_ein(ein: str) -> ToolResult:
     campus = stdnum_ein.get_campus(ein)  # an unknown prefix raises: not valid
     return ok(
@@ -387,7 +380,7 @@ def check_ein(ein: str) -> ToolResult:
 @register(
     "iban_verification", kind="iban", price="1.0", description="IBAN: country format and checksum"
 )
-@stdnum_check(stdnum_iban.validate, "IBAN")
+@stdnum_check(identifiers.validator("iban"), "IBAN")
 def check_iban(iban: str) -> ToolResult:
     return ok(
         f"IBAN {stdnum_iban.format(iban)} is valid ({iban[:2]}).", valid=True, country=iban[:2]
@@ -400,7 +393,7 @@ def check_iban(iban: str) -> ToolResult:
     price="1.0",
     description="EU VAT number: country format and checksum",
 )
-@stdnum_check(stdnum_vat.validate, "VAT number")
+@stdnum_check(identifiers.validator("vat"), "VAT number")
 def check_vat(vat: str) -> ToolResult:
     return ok(f"VAT number {vat} is valid.", valid=True, country=vat[:2])
 
@@ -415,11 +408,7 @@ async def check_emirates_id(value: str, env: ToolEnv) -> ToolResult:
     digits = re.sub(r"\D", "", value)
     if len(digits) != 15 or not digits.startswith("784"):
         return bad(f"Emirates ID {value} is not 15 digits starting with 784.", valid=False)
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = int(char) * (2 if index % 2 else 1)
-        total += digit - 9 if digit > 9 else digit
-    if total % 10:
+    if not luhn(digits):
         return bad(f"Emirates ID {value} fails its checksum.", valid=False)
     return ok(
         f"Emirates ID ending {digits[-4:]} is valid (born {digits[3:7]}).",

@@ -1,0 +1,348 @@
+"""The `session` enricher: which visit of a user each event belongs to.
+
+A user's events (by `user_field`, else `anonymous_field`) are one session while no more
+than the gap (`session_gap_minutes`, or the `gap_minutes` option) passes between two of
+them. Each event gets the session's id, its sequence number in the session (from 1) and
+whether it opened the session.
+
+The batch is sorted by (user, event time) with numpy and split where the time difference
+passes the gap; each user's first event in the batch is compared with the state the last
+batch left (`stream_sessions`), read in `load` for the batch's users only, so sessions
+carry over flushes and restarts. `save` upserts the new state in the flush transaction;
+until it commits nothing in memory changes, so a failed flush that comes again computes
+the same answers. A session's id is a hash of the stream, the user and the session's
+first event time: processing the same events again gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from openenrich.config import Settings
+from openenrich.db import Database, table
+from openenrich.enrichers.columns import column, strings
+from openenrich.enrichers.models import StreamSession
+from openenrich.enrichers.registry import (
+    Enricher,
+    EnricherEnv,
+    EnricherOptions,
+    OutputColumn,
+    StreamScope,
+    register,
+)
+from openenrich.ids import utcnow
+
+MAX_KEY = 200  # longer user ids are stored as their hash
+LOAD_CHUNK = 500  # user keys per IN query (SQLite's and PostgreSQL's limits are far above)
+SAVE_CHUNK = 5000  # rows per executemany of the upsert
+STATE_RETENTION = timedelta(days=1)
+_US = 1_000_000
+
+_sessions = table(StreamSession)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    session_id: str
+    last_seen_us: int
+    seq: int
+
+
+def user_key(user: str) -> str:
+    if len(user) <= MAX_KEY:
+        return user
+    return "sha256:" + hashlib.sha256(user.encode()).hexdigest()
+
+
+def session_id(stream_id: str, user: str, started_us: int) -> str:
+    digest = hashlib.sha256(f"{stream_id}\x00{user}\x00{started_us}".encode()).hexdigest()
+    return digest[:32]
+
+
+# -- event times ------------------------------------------------------------------------------
+
+
+def _epoch_to_us(values: np.ndarray) -> np.ndarray:
+    """Epoch numbers to microseconds, the unit read from the magnitude: seconds up to
+    1e11 (year 5138), milliseconds up to 1e14, microseconds up to 1e17, else nanoseconds."""
+    magnitude = np.abs(values)
+    scale = np.where(
+        magnitude < 1e11, 1e6, np.where(magnitude < 1e14, 1e3, np.where(magnitude < 1e17, 1, 1e-3))
+    )
+    return np.round(values * scale).astype(np.int64)
+
+
+def _parse_one(text: str) -> int | None:
+    text = text.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        return int(_epoch_to_us(np.array([number]))[0])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def event_times_us(values: pa.Array) -> pa.Array:
+    """Event times as int64 microseconds since the epoch (null where there is none):
+    a timestamp column, epoch seconds/milliseconds/… as numbers, or ISO 8601 text."""
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        values = values.cast(kind.value_type)
+        kind = values.type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return pc.cast(
+            pc.cast(values, pa.timestamp("us", tz=getattr(kind, "tz", None))), pa.int64()
+        )
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        numbers = pc.cast(values, pa.float64())
+        valid = pc.fill_null(pc.is_finite(numbers), False)  # NaN and infinities are no time
+        finite = pc.if_else(valid, numbers, 0.0)
+        converted = _epoch_to_us(finite.to_numpy(zero_copy_only=False))
+        return pc.if_else(valid, pa.array(converted), pa.scalar(None, pa.int64()))
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        values = values.cast(pa.string())
+        kind = values.type
+    if pa.types.is_string(kind):
+        for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
+            try:
+                return pc.cast(pc.cast(values, target), pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        return pa.array(
+            [None if v is None else _parse_one(v) for v in values.to_pylist()], pa.int64()
+        )
+    return pa.nulls(len(values), pa.int64())
+
+
+# -- the enricher -----------------------------------------------------------------------------
+
+
+@register
+class SessionEnricher(Enricher):
+    name = "session"
+    version = 1
+    description = (
+        "Session id per user with an inactivity gap, the event's sequence number in its "
+        "session, and whether it opened the session; carried across batches and restarts"
+    )
+
+    class Options(EnricherOptions):
+        user_field: str = Field(default="user_id", min_length=1)
+        anonymous_field: str | None = "anonymous_id"
+        time_field: str = Field(default="timestamp", min_length=1)
+        gap_minutes: float | None = Field(default=None, gt=0)  # default: the setting
+        prefix: str = "session_"
+
+    options: Options
+
+    def __init__(self, options: Any, env: EnricherEnv) -> None:
+        super().__init__(options, env)
+        minutes = self.options.gap_minutes or env.settings.session_gap_minutes
+        self.gap_us = round(minutes * 60 * _US)
+        self._state: dict[str, SessionState] = {}  # loaded for the batch at hand
+        self._pending: dict[str, SessionState] = {}  # what apply computed, to save
+        # The stream, named by `load`: part of every session id.
+        self._stream_id = ""
+
+    def inputs(self) -> list[str]:
+        fields = [self.options.user_field]
+        if self.options.anonymous_field:
+            fields.append(self.options.anonymous_field)
+        return [*fields, self.options.time_field, "_ingested_at"]
+
+    def outputs(self) -> list[OutputColumn]:
+        p = self.options.prefix
+        return [
+            OutputColumn(f"{p}id", "string", "the session's id (32 hex characters)"),
+            OutputColumn(f"{p}seq", "int64", "the event's number in its session, from 1"),
+            OutputColumn(f"{p}is_new", "boolean", "the event opened the session"),
+        ]
+
+    def _users(self, table_: pa.Table) -> pa.Array:
+        users = strings(table_, self.options.user_field)
+        if self.options.anonymous_field:
+            users = pc.coalesce(users, strings(table_, self.options.anonymous_field))
+        return users
+
+    def _times(self, table_: pa.Table) -> pa.Array:
+        times = event_times_us(column(table_, self.options.time_field))
+        if "_ingested_at" in table_.column_names:
+            times = pc.coalesce(times, event_times_us(column(table_, "_ingested_at")))
+        return times
+
+    async def load(self, session: AsyncSession, scope: StreamScope, table_: pa.Table) -> None:
+        users = pc.unique(self._users(table_).drop_null()).to_pylist()
+        keys = sorted({user_key(user) for user in users})
+        state: dict[str, SessionState] = {}
+        query = select(
+            _sessions.c.user_key, _sessions.c.session_id, _sessions.c.last_seen_us, _sessions.c.seq
+        ).where(
+            _sessions.c.org_id == scope.org_id,
+            _sessions.c.environment == scope.environment,
+            _sessions.c.stream_id == scope.stream_id,
+            _sessions.c.user_key.in_(bindparam("keys", expanding=True)),
+        )
+        for start in range(0, len(keys), LOAD_CHUNK):
+            rows = await session.execute(query, {"keys": keys[start : start + LOAD_CHUNK]})
+            for key, sid, last_seen, seq in rows:
+                state[key] = SessionState(sid, last_seen, seq)
+        self._state = state
+        self._stream_id = scope.stream_id
+
+    def apply(self, table_: pa.Table) -> dict[str, pa.Array]:
+        """Sessions of the batch, continuing the state `load` read (`load` also names the
+        stream, which is part of the ids: call it first, as the flusher does)."""
+        p = self.options.prefix
+        rows = table_.num_rows
+        users = self._users(table_)
+        times = self._times(table_)
+        valid = pc.and_(pc.is_valid(users), pc.is_valid(times))
+        positions = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+        row_run = np.full(rows, -1, dtype=np.int64)  # each row's session run, -1: none
+        seqs = np.zeros(rows, dtype=np.int64)
+        opened = np.zeros(rows, dtype=bool)
+        state, self._state = self._state, {}
+        pending: dict[str, SessionState] = {}
+        run_ids: list[str | None] = []
+        if len(positions):
+            encoded = pc.dictionary_encode(users.take(pa.array(positions)))
+            distinct = [user_key(user) for user in encoded.dictionary.to_pylist()]
+            user_index = encoded.indices.to_numpy()
+            event_us = times.take(pa.array(positions)).to_numpy()
+            order = np.lexsort((event_us, user_index))  # stable: ties keep arrival order
+            sorted_user = user_index[order]
+            sorted_us = event_us[order]
+            count = len(order)
+
+            first = np.ones(count, dtype=bool)
+            first[1:] = sorted_user[1:] != sorted_user[:-1]
+            step = np.zeros(count, dtype=np.int64)
+            step[1:] = sorted_us[1:] - sorted_us[:-1]
+            new = ~first & (step > self.gap_us)
+
+            # Users that have a session from earlier batches: their first event here
+            # continues it unless the gap passed since its last event.
+            carried = np.zeros(len(distinct), dtype=bool)
+            last_seen = np.zeros(len(distinct), dtype=np.int64)
+            base_seq = np.zeros(len(distinct), dtype=np.int64)
+            carried_ids: list[str | None] = [None] * len(distinct)
+            for index, key in enumerate(distinct):
+                known = state.get(key)
+                if known is not None:
+                    carried[index] = True
+                    last_seen[index] = known.last_seen_us
+                    base_seq[index] = known.seq
+                    carried_ids[index] = known.session_id
+            first_user = sorted_user[first]
+            continues = carried[first_user] & (
+                sorted_us[first] - last_seen[first_user] <= self.gap_us
+            )
+            new[first] = ~continues
+
+            starts = new | first  # where a run of one session begins in sorted order
+            start_at = np.flatnonzero(starts)
+            run = np.cumsum(starts) - 1
+            run_continues = ~new[start_at]  # only a user's first run can continue
+            run_user = sorted_user[start_at]
+            run_base = np.where(run_continues, base_seq[run_user], 0)
+            sorted_seq = np.arange(count) - start_at[run] + 1 + run_base[run]
+
+            stream = self._stream_id
+            for at, user, goes_on in zip(
+                start_at.tolist(), run_user.tolist(), run_continues.tolist(), strict=True
+            ):
+                if goes_on:
+                    run_ids.append(carried_ids[user])
+                else:
+                    run_ids.append(session_id(stream, distinct[user], int(sorted_us[at])))
+            rows_at = positions[order]
+            row_run[rows_at] = run
+            seqs[rows_at] = sorted_seq
+            opened[rows_at] = new
+
+            last = np.ones(count, dtype=bool)  # each user's last event in sorted order
+            last[:-1] = sorted_user[1:] != sorted_user[:-1]
+            for at in np.flatnonzero(last).tolist():
+                user = int(sorted_user[at])
+                seen = int(sorted_us[at])
+                run_id = run_ids[run[at]]
+                if carried[user] and last_seen[user] > seen and run_id == carried_ids[user]:
+                    seen = int(last_seen[user])  # late events do not move the session back
+                pending[distinct[user]] = SessionState(run_id, seen, int(sorted_seq[at]))
+        self._pending = pending
+        none = row_run < 0  # rows without a user or a time have no session
+        return {
+            f"{p}id": pa.array(run_ids, pa.string()).take(pa.array(row_run, mask=none)),
+            f"{p}seq": pa.array(seqs, pa.int64(), mask=none),
+            f"{p}is_new": pa.array(opened, pa.bool_(), mask=none),
+        }
+
+    async def save(self, session: AsyncSession, scope: StreamScope) -> None:
+        if not self._pending:
+            return
+        now = utcnow()
+        rows = [
+            {
+                "org_id": scope.org_id,
+                "environment": scope.environment,
+                "stream_id": scope.stream_id,
+                "user_key": key,
+                "session_id": state.session_id,
+                "last_seen_us": state.last_seen_us,
+                "seq": state.seq,
+                "updated_at": now,
+            }
+            for key, state in self._pending.items()
+        ]
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert(_sessions)
+        statement = statement.on_conflict_do_update(
+            index_elements=[
+                _sessions.c.org_id,
+                _sessions.c.environment,
+                _sessions.c.stream_id,
+                _sessions.c.user_key,
+            ],
+            set_={
+                name: statement.excluded[name]
+                for name in ("session_id", "last_seen_us", "seq", "updated_at")
+            },
+        )
+        # One statement, executed for many rows: compiled once (a VALUES list of
+        # hundreds of rows costs more to compile than to run, profiled).
+        for start in range(0, len(rows), SAVE_CHUNK):
+            await session.execute(statement, rows[start : start + SAVE_CHUNK])
+
+    def committed(self) -> None:
+        self._pending = {}
+
+    def discarded(self) -> None:
+        self._pending = {}
+        self._state = {}
+
+
+async def purge_sessions(database: Database, settings: Settings) -> None:
+    """Housekeeping: forget sessions no event touched for a day (longer than any gap)."""
+    cutoff = utcnow() - max(STATE_RETENTION, timedelta(minutes=settings.session_gap_minutes))
+    async with database.session() as session:
+        await session.execute(delete(_sessions).where(_sessions.c.updated_at < cutoff))
+        await session.commit()
