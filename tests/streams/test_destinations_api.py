@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpers.server import LiveServer
 from helpers.tenants import Tenants, bearer
@@ -93,15 +95,11 @@ def test_secrets_are_stored_sealed(api: httpx.Client, tenants: Tenants, settings
     key = bearer(tenants.key("acme"))
     api.post("/destinations", headers=key, json=ELASTIC)
 
-    async def stored(session: object) -> list[tuple[object, ...]]:
-        from sqlalchemy import text
-        from sqlalchemy.ext.asyncio import AsyncSession
-
-        assert isinstance(session, AsyncSession)
+    async def stored(session: AsyncSession) -> list[tuple[object, ...]]:
         rows = await session.execute(text("SELECT config, sealed_secrets FROM destinations"))
         return [tuple(row) for row in rows]
 
-    [(config, sealed)] = tenants.run(stored)  # type: ignore[arg-type]
+    [(config, sealed)] = tenants.run(stored)
     assert "es-key-123456789" not in str(config)
     assert "es-key-123456789" not in str(sealed)
     assert sealed

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from helpers.http import LocalServer, Received, Reply
@@ -27,12 +28,14 @@ from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.outbox import active_destinations
 from streams.destinations_helpers import (
     SyslogListener,
     create,
     delivered,
     delivery_settings,
     events,
+    org_id,
     push,
     state,
     wait_until,
@@ -436,3 +439,75 @@ def test_a_big_batch_goes_in_chunks_and_small_ones_together(
     ]
     ids = [body["batch_id"] for body in bodies]
     assert ids[1:] == [f"{ids[1][:-2]}-{n}" for n in range(3)]
+
+
+def test_staging_again_after_a_crash_queues_the_batch_once(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    with LocalServer() as receiver:
+        create(api, key, destination_id="hooks", type="http", config={"url": receiver.url})
+        # Recovery re-runs the flush over the same log records: the same name, rows and
+        # file, enqueued again.
+        first = push(fast, tenants, "hooks", "s", "node-7", events(0, 3))
+        again = push(fast, tenants, "hooks", "s", "node-7", events(0, 3))
+        assert first == again
+        delivered(api, key, "hooks", 1)
+        batches = api.get("/destinations/hooks/batches", headers=bearer(key)).json()["batches"]
+        assert [b["name"] for b in batches] == ["node-7"]
+        assert len(receiver.received) == 1
+
+
+def test_a_batch_for_a_deleted_destination_is_dropped(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    create(api, key, destination_id="gone", type="http", config={"url": "http://127.0.0.1:9"})
+    staged = push(fast, tenants, "gone", "s", "b-1", events(0, 1))
+    storage = LakeStorage(fast)
+    assert storage.fs.get_file_info(storage.full_path(staged.path)).type == pafs.FileType.File
+    assert (
+        api.get("/destinations/gone", headers=bearer(key)).json()["delivery"]["pending_batches"]
+        == 1
+    )
+    assert api.delete("/destinations/gone", headers=bearer(key)).status_code == 200
+    # Its staged files go with it (after the answer), and a late batch is not queued.
+    wait_until(
+        lambda: (
+            storage.fs.get_file_info(storage.full_path(staged.path)).type == pafs.FileType.NotFound
+        ),
+        what="the staged file's removal",
+    )
+    push(fast, tenants, "gone", "s", "b-2", events(1, 1))
+    assert api.get("/destinations/gone", headers=bearer(key)).status_code == 404
+
+
+def test_delivery_shows_in_metrics(api: httpx.Client, fast: Settings, tenants: Tenants) -> None:
+    key = tenants.key("acme")
+    with LocalServer() as receiver:
+        create(api, key, destination_id="hooks", type="http", config={"url": receiver.url})
+        push(fast, tenants, "hooks", "s", "b-1", events(0, 3))
+        delivered(api, key, "hooks", 1)
+    metrics = api.get("/metrics").text
+    assert 'openenrich_destination_events_total{outcome="delivered",type="http"} 3.0' in metrics
+    assert 'openenrich_destination_requests_total{outcome="delivered",type="http"} 1.0' in metrics
+
+
+def test_active_destinations_lists_what_a_route_may_name(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    create(api, key, destination_id="siem", type="syslog", config={"host": "127.0.0.1"})
+    create(
+        api,
+        tenants.key("globex"),
+        destination_id="theirs",
+        type="syslog",
+        config={"host": "127.0.0.1"},
+    )
+    org = org_id(tenants)
+
+    async def work(session: AsyncSession) -> dict[str, str]:
+        return await active_destinations(session, org, "live")
+
+    assert tenants.run(work) == {"lake": "lake", "siem": "syslog"}

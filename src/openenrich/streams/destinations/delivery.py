@@ -181,7 +181,10 @@ class DeliveryLoop:
                         self._running[destination_pk] = asyncio.create_task(
                             self._work(destination_pk), name=f"deliver-{destination_pk}"
                         )
-                idle = await self._idle_seconds()
+                if len(self._running) >= self.settings.destination_concurrency:
+                    idle = self.settings.job_poll_seconds * 5  # a task's end wakes it
+                else:
+                    idle = await self._idle_seconds()
                 await asyncio.wait(
                     [waiter, *self._running.values()],
                     timeout=idle,
@@ -206,13 +209,21 @@ class DeliveryLoop:
 
     async def _idle_seconds(self) -> float:
         longest = self.settings.job_poll_seconds * 5
+        now = utcnow()
         async with self.database.session() as session:
+            # Only what this process could claim: one it is delivering, or another process
+            # holds, would have it spin. Their ends wake it (a task's end here; the poll,
+            # for another process's lease running out).
             soonest = await session.scalar(
-                select(func.min(Destination.next_attempt_at)).where(_has_pending())
+                select(func.min(Destination.next_attempt_at)).where(
+                    Destination.lease_expires_at.is_(None) | (Destination.lease_expires_at < now),
+                    Destination.id.not_in(list(self._running)),
+                    _has_pending(),
+                )
             )
         if soonest is None:
             return longest
-        return min(max((soonest - utcnow()).total_seconds(), 0.01), longest)
+        return min(max((soonest - now).total_seconds(), 0.01), longest)
 
     async def _claim(self, limit: int) -> list[str]:
         now = utcnow()
