@@ -66,6 +66,17 @@ def test_create_list_get_update_delete(api: httpx.Client, tenants: Tenants) -> N
         "created_at": None,
         "updated_at": None,
     }
+    # The shown config given back as it is keeps the signing secret (it cannot be set).
+    shown_http = body["config"]
+    same = api.put("/destinations/hooks", headers=key, json={"config": shown_http})
+    assert same.status_code == 200, same.text
+    assert same.json()["config"]["signing_secret"] == shown_http["signing_secret"]
+    forged = api.put(
+        "/destinations/hooks",
+        headers=key,
+        json={"config": {**shown_http, "signing_secret": "whsec_bm90IG1pbmU="}},
+    )
+    assert forged.status_code == 400
     one = api.get("/destinations/hooks", headers=key).json()
     assert "signing_secret" not in one
     assert one["config"]["signing_secret"].startswith("****")
@@ -128,6 +139,14 @@ def test_secrets_are_stored_sealed(api: httpx.Client, tenants: Tenants, settings
         ),
         ({**HTTP, "batching": {"max_events": 0}}, "batching.max_events: Input should be greater"),
         ({**HTTP, "extra": 1}, "extra: Extra inputs are not permitted"),
+        (
+            {**HTTP, "config": {"url": "http://127.0.0.1:9", "headers": {"a b": "c"}}},
+            "config.headers: Value error, 'a b' is not a valid header name and value",
+        ),
+        (
+            {**HTTP, "config": {"url": "http://127.0.0.1:9", "headers": {"Webhook-Id": "x"}}},
+            "config.headers: Value error, 'Webhook-Id' is set by the server",
+        ),
     ],
 )
 def test_bad_bodies_are_400s_that_say_why(

@@ -19,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
@@ -28,6 +29,7 @@ from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.destinations.models import Destination
 from openenrich.streams.outbox import active_destinations
 from streams.destinations_helpers import (
     SyslogListener,
@@ -67,14 +69,21 @@ def test_http_batches_are_signed_and_arrive_once_in_order(
 ) -> None:
     key = tenants.key("acme")
     with LocalServer() as receiver:
-        secret = create(
-            api, key, destination_id="hooks", type="http", config={"url": receiver.url + "/in"}
-        )["signing_secret"]
+        created = create(
+            api,
+            key,
+            destination_id="hooks",
+            type="http",
+            config={"url": receiver.url + "/in", "headers": {"x-token": "receiver-token-1234"}},
+        )
+        assert created["config"]["headers"] == {"x-token": "****1234"}
+        secret = created["signing_secret"]
         for number in range(3):
             push(fast, tenants, "hooks", "clicks", f"node-{number}", events(number * 10, 10))
         delivered(api, key, "hooks", 3)
         bodies = [verified(r, secret) for r in receiver.received]
     assert all(r.path == "/in" for r in receiver.received)
+    assert {r.headers["x-token"] for r in receiver.received} == {"receiver-token-1234"}
     assert {b["destination"] for b in bodies} == {"hooks"}
     assert {b["stream_id"] for b in bodies} == {"clicks"}
     sent = [event["n"] for body in bodies for event in body["events"]]
@@ -511,3 +520,32 @@ def test_active_destinations_lists_what_a_route_may_name(
         return await active_destinations(session, org, "live")
 
     assert tenants.run(work) == {"lake": "lake", "siem": "syslog"}
+
+
+def test_a_destination_another_process_holds_is_taken_over_when_its_lease_ends(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    """A process that died while sending: its lease runs out, this one sends the batch
+    again under the id the dead one used (what a receiver dedupes on)."""
+    key = tenants.key("acme")
+    with LocalServer() as receiver:
+        create(api, key, destination_id="hooks", type="http", config={"url": receiver.url})
+        held_until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+
+        async def hold(session: AsyncSession) -> None:
+            await session.execute(update(Destination).values(lease_expires_at=held_until))
+
+        tenants.run(hold)
+        push(fast, tenants, "hooks", "s", "b-1", events(0, 2))
+
+        async def fix_group(session: AsyncSession) -> str:
+            # What the dead process had recorded when it first tried: the batch's group.
+            await session.execute(text("UPDATE destination_batches SET group_id = batch_id"))
+            return str(await session.scalar(text("SELECT batch_id FROM destination_batches")))
+
+        batch_id = tenants.run(fix_group)
+        assert state(api, key, "hooks")["pending_batches"] == 1
+        delivered(api, key, "hooks", 1)
+        [request] = receiver.received
+    assert request.at >= held_until.timestamp()
+    assert request.headers["webhook-id"] == batch_id

@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from openenrich.streams.destinations.registry import (
     Chunk,
@@ -67,11 +67,33 @@ async def _post(sender: Sender[Any], url: str, body: bytes, headers: dict[str, s
 
 # -- http ----------------------------------------------------------------------------------
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+_BAD_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_OURS = {
+    "content-type",
+    "content-length",
+    "host",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+}
+
 
 class HttpConfig(_Config):
     url: str = Field(max_length=2048)
+    # Added to every request; kept sealed like the other secrets (they often carry a token).
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
     signing_secret: str | None = None  # generated at creation; never given
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name) or _BAD_HEADER_VALUE.search(value):
+                raise ValueError(f"{name!r} is not a valid header name and value")
+            if name.lower() in _OURS:
+                raise ValueError(f"{name!r} is set by the server")
+        return headers
 
 
 @register("http")
@@ -79,7 +101,7 @@ class HttpSender(Sender[HttpConfig]):
     """JSON batches, signed as our webhooks are (Standard Webhooks; webhook-id = batch id)."""
 
     config: ClassVar[type[BaseModel]] = HttpConfig
-    secret_fields = ("signing_secret",)
+    secret_fields = ("headers", "signing_secret")
     generated_secret = "signing_secret"  # noqa: S105 (a field name)
 
     @classmethod
