@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from helpers.http import LocalServer, Received, Reply
-from helpers.server import LiveServer
+from helpers.server import LiveServer, free_port
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
@@ -549,3 +549,23 @@ def test_a_destination_another_process_holds_is_taken_over_when_its_lease_ends(
         [request] = receiver.received
     assert request.at >= held_until.timestamp()
     assert request.headers["webhook-id"] == batch_id
+
+
+def test_a_receiver_that_refuses_connections_gets_everything_once_it_listens(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    port = free_port()  # nothing listens there yet: connections are refused
+    create(
+        api, key, destination_id="hooks", type="http", config={"url": f"http://127.0.0.1:{port}"}
+    )
+    push(fast, tenants, "hooks", "s", "b-1", events(0, 2))
+    push(fast, tenants, "hooks", "s", "b-2", events(2, 2))
+    wait_until(
+        lambda: "ConnectError" in (state(api, key, "hooks")["last_error"] or ""),
+        what="a refused connection",
+    )
+    with LocalServer(port=port) as receiver:
+        delivered(api, key, "hooks", 2)
+        sent = [e["n"] for r in receiver.received for e in json.loads(r.body)["events"]]
+    assert sent == [0, 1, 2, 3]

@@ -283,6 +283,10 @@ class DeliveryLoop:
         except DeliveryFailed as failed:
             await self._failed(destination, group, str(failed), failed.retry_after)
             return False
+        except Exception as error:  # a bug or a surprise: back off like any failure
+            logger.exception("delivering to %s failed", destination.destination_id)
+            await self._failed(destination, group, f"{type(error).__name__}: {error}", None)
+            return False
         await self._delivered(destination, group)
         return True
 
@@ -385,6 +389,12 @@ class DeliveryLoop:
                 update(DestinationBatch)
                 .where(DestinationBatch.seq.in_([b.seq for b in group.batches]))
                 .values(chunks_sent=chunks_sent)
+            )
+            # A large group takes many chunks: keep the destination ours meanwhile.
+            await session.execute(
+                update(Destination)
+                .where(Destination.id == group.batches[0].destination_pk)
+                .values(lease_expires_at=self._lease())
             )
             await session.commit()
 
