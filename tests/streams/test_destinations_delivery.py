@@ -6,6 +6,7 @@ be sent again."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -28,7 +29,9 @@ from helpers.server import LiveServer, free_port
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
+from openenrich.db import Database
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.destinations.delivery import purge_delivered
 from openenrich.streams.destinations.models import Destination
 from openenrich.streams.outbox import active_destinations
 from streams.destinations_helpers import (
@@ -569,3 +572,54 @@ def test_a_receiver_that_refuses_connections_gets_everything_once_it_listens(
         delivered(api, key, "hooks", 2)
         sent = [e["n"] for r in receiver.received for e in json.loads(r.body)["events"]]
     assert sent == [0, 1, 2, 3]
+
+
+def test_a_batch_failing_past_the_maximum_age_is_dead_lettered(
+    settings: Settings, tenants: Tenants
+) -> None:
+    fast = delivery_settings(settings, destination_max_age_seconds=0.3)
+    key = tenants.key("acme")
+    with (
+        LocalServer(lambda n, r: Reply(502, b"bad gateway")) as server,
+        LiveServer(create_app(fast)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as api,
+    ):
+        create(api, key, destination_id="hooks", type="http", config={"url": server.url})
+        push(fast, tenants, "hooks", "s", "b-1", events(0, 1))
+        wait_until(lambda: state(api, key, "hooks")["dead_batches"] == 1, what="dead letter")
+        [batch] = api.get("/destinations/hooks/batches?status=dead", headers=bearer(key)).json()[
+            "batches"
+        ]
+    assert 2 <= batch["attempts"] < fast.destination_max_attempts
+
+
+def test_delivered_batches_are_forgotten_after_the_retention(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+    with LocalServer() as receiver:
+        create(api, key, destination_id="hooks", type="http", config={"url": receiver.url})
+        push(fast, tenants, "hooks", "s", "b-1", events(0, 2))
+        delivered(api, key, "hooks", 1)
+
+    def listed() -> list[dict[str, Any]]:
+        answer = api.get("/destinations/hooks/batches?status=delivered", headers=bearer(key))
+        batches: list[dict[str, Any]] = answer.json()["batches"]
+        return batches
+
+    assert len(listed()) == 1
+    kept = fast.model_copy(update={"destination_delivered_retention_hours": 1.0})
+    asyncio.run(housekeeping(kept))
+    assert len(listed()) == 1
+    asyncio.run(housekeeping(fast.model_copy(update={"destination_delivered_retention_hours": 0})))
+    assert listed() == []
+    now = state(api, key, "hooks")
+    assert (now["delivered_batches"], now["delivered_events"]) == (1, 2)
+
+
+async def housekeeping(settings: Settings) -> None:
+    database = Database.from_settings(settings)
+    try:
+        await purge_delivered(database, settings)
+    finally:
+        await database.dispose()

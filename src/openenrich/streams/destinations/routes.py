@@ -14,7 +14,6 @@ from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.http.state import app_state
 from openenrich.jobs.runtime import JobsRuntime
-from openenrich.lake.storage import LakeStorage
 from openenrich.secretbox import SecretBox, load_secret_box
 from openenrich.streams.destinations import (
     senders,  # noqa: F401 (registers the built-ins)
@@ -34,6 +33,7 @@ from openenrich.streams.destinations.schemas import (
     Retried,
 )
 from openenrich.streams.outbox import LAKE
+from openenrich.streams.runtime import Streams
 from openenrich.tenancy.dependencies import AdminPrincipal, CurrentPrincipal
 
 router = APIRouter(tags=["destinations"], route_class=JSONRoute)
@@ -174,7 +174,7 @@ async def delete_destination(
 ) -> DestinationDeleted:
     _not_lake(destination_id)
     paths = await service.delete(session, principal.tenant, destination_id)
-    storage = LakeStorage(app_state(request).settings)
+    storage = app_state(request).get(Streams).storage
 
     def remove() -> None:
         for path in paths:
