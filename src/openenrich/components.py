@@ -26,6 +26,7 @@ from openenrich.lake import models as lake_models
 from openenrich.leads.component import COMPONENT as LEADS
 from openenrich.llm.component import COMPONENT as LLM
 from openenrich.streams.component import COMPONENT as STREAMS
+from openenrich.streams.destinations.component import COMPONENT as DESTINATIONS
 from openenrich.tenancy import models as tenancy_models
 from openenrich.tenancy import routes as tenancy_routes
 from openenrich.tenancy.ratelimit import RateLimiter, make_rate_limiter
@@ -90,6 +91,7 @@ COMPONENTS: tuple[Component, ...] = (
     BILLING,
     ENRICHERS,
     STREAMS,
+    DESTINATIONS,
     VERIFY,
     WEBHOOKS,
     LLM,

@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(default=3, ge=1)
     webhook_concurrency: int = Field(default=8, ge=1)
 
+    # Stream destinations (/destinations): delivery of the routed rows' outbox.
+    destination_timeout_seconds: float = Field(default=30.0, gt=0)
+    destination_concurrency: int = Field(default=8, ge=1)
+    destination_lease_seconds: float = Field(default=120.0, ge=5)
+    destination_retry_base_seconds: float = Field(default=2.0, gt=0)
+    destination_retry_max_seconds: float = Field(default=600.0, gt=0)
+    destination_max_attempts: int = Field(default=50, ge=1)
+    destination_max_age_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    destination_delivered_retention_hours: float = Field(default=72.0, ge=0)
+
     # Encryption of stored secrets (provider keys): a Fernet key; generated into the data
     # folder on first start when unset.
     secret_key: str | None = None

@@ -40,7 +40,9 @@ class _Server(ThreadingHTTPServer):
 class LocalServer:
     """`respond(request_number, received) -> Reply` decides each answer (numbers from 1)."""
 
-    def __init__(self, respond: Callable[[int, Received], Reply] | None = None) -> None:
+    def __init__(
+        self, respond: Callable[[int, Received], Reply] | None = None, *, port: int = 0
+    ) -> None:
         self.respond = respond or (lambda n, r: Reply())
         self.received: list[Received] = []
         self._lock = threading.Lock()
@@ -80,7 +82,7 @@ class LocalServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"

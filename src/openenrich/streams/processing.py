@@ -76,7 +76,9 @@ class Processing:
         return Resources(
             env=self.env,
             template=await templates.resolver(session, tenant),
-            destinations=await outbox.destination_ids(session, tenant),
+            destinations=frozenset(
+                await outbox.active_destinations(session, tenant.org_id, tenant.environment.value)
+            ),
             mask_salt=(
                 self.settings.mask_salt.get_secret_value().encode()
                 if self.settings.mask_salt
