@@ -49,7 +49,8 @@ def test_an_admin_defines_a_template_a_stream_uses(lake: Lake, tenants: Tenants)
     created = lake.client.post("/templates", headers=lake.headers, json=body)
     assert created.status_code == 201, created.text
     template = created.json()
-    assert template["id"] == "pages" and template["builtin"] is False
+    assert template["id"] == "pages"
+    assert template["builtin"] is False
     assert {"name": "page_host", "type": "string"} in [
         {"name": o["name"], "type": o["type"]} for o in template["outputs"]
     ]
