@@ -8,16 +8,32 @@ from contextlib import asynccontextmanager
 
 from openenrich.component import Component
 from openenrich.http.state import AppState
-from openenrich.streams import models, routes, runtime
+from openenrich.jobs.notify import JobHub
+from openenrich.jobs.runtime import JobsRuntime
+from openenrich.streams import models, replay_routes, routes, runtime, tasks
 
 
 @asynccontextmanager
 async def lifespan(state: AppState) -> AsyncIterator[None]:
-    streams = state.add(await runtime.start(state.settings, state.database))
+    def hub() -> JobHub:
+        # The jobs runtime starts after the components: a flush before it (recovery at
+        # startup) wakes nobody here, and the dispatcher finds its work when it polls.
+        try:
+            return state.get(JobsRuntime).hub
+        except LookupError:
+            return JobHub()
+
+    streams = state.add(await runtime.start(state.settings, state.database, hub))
     try:
         yield
     finally:
         await runtime.stop(streams)
 
 
-COMPONENT = Component(name="streams", routers=[routes.router], models=models, api_lifespan=lifespan)
+COMPONENT = Component(
+    name="streams",
+    routers=[routes.router, replay_routes.router],
+    models=models,
+    api_lifespan=lifespan,
+    jobs=[tasks.replay_spec()],
+)

@@ -6,7 +6,7 @@ copy once its transaction commits (see `registry.py`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.db.after_commit import after_commit
 from openenrich.errors import BadRequest, Conflict, NotFound
 from openenrich.ids import new_id, utcnow
+from openenrich.streams import forwarding
 from openenrich.streams.fields import check_fields
 from openenrich.streams.models import STREAM_ID, Stream
 from openenrich.streams.registry import StreamRegistry
@@ -23,6 +24,12 @@ from openenrich.tenancy.tenant import Tenant
 # so first), which a stream with such an id would take.
 DLQ_SUFFIX = "_dlq"
 SCHEMA_MODES = ("strict", "evolve", "flex")
+
+
+class Saved(NamedTuple):
+    stream: Stream
+    # The secret of the forwarding endpoint this change made (shown once), if it made one.
+    webhook_secret: str | None = None
 
 
 async def list_streams(session: AsyncSession, tenant: Tenant) -> list[Stream]:
@@ -45,9 +52,7 @@ async def get_stream(session: AsyncSession, tenant: Tenant, stream_id: str) -> S
     return stream
 
 
-def _check_settings(
-    schema_mode: Any, fields: Any, template: Any, webhook_url: Any
-) -> dict[str, Any] | None:
+def _check_settings(schema_mode: Any, fields: Any, template: Any) -> dict[str, Any] | None:
     if schema_mode not in SCHEMA_MODES:
         raise BadRequest(f"schema_mode must be one of {', '.join(SCHEMA_MODES)}")
     normalised = check_fields(fields)
@@ -55,8 +60,6 @@ def _check_settings(
         raise BadRequest("a strict stream needs fields to validate against")
     if template is not None:
         raise BadRequest(f"Template '{template}' not found")
-    if webhook_url is not None:
-        raise BadRequest("webhook_url: forwarding events on flush is not available in this version")
     return normalised
 
 
@@ -76,7 +79,8 @@ async def create_stream(
     fields: Any = None,
     template: Any = None,
     webhook_url: Any = None,
-) -> Stream:
+    allow_private_urls: bool = False,
+) -> Saved:
     if not isinstance(stream_id, str) or not stream_id:
         raise BadRequest("stream_id is required")
     if not STREAM_ID.fullmatch(stream_id):
@@ -86,7 +90,7 @@ async def create_stream(
             f"stream_id may not end in '{DLQ_SUFFIX}': "
             f"that is how the dead letters of stream '{stream_id[: -len(DLQ_SUFFIX)]}' are queried"
         )
-    normalised = _check_settings(schema_mode, fields, template, webhook_url)
+    normalised = _check_settings(schema_mode, fields, template)
     existing = await session.scalar(
         select(Stream.id).where(
             tenant.owns(Stream),
@@ -107,9 +111,14 @@ async def create_stream(
     )
     session.add(stream)
     await session.flush()
+    secret = None
+    if webhook_url is not None:
+        secret = await forwarding.set_webhook_url(
+            session, tenant, stream, webhook_url, allow_private=allow_private_urls
+        )
     # The cache may still hold a stream of this id that another process deleted.
     _forget_once_committed(session, registry, tenant, stream_id)
-    return stream
+    return Saved(stream, secret)
 
 
 async def update_stream(
@@ -118,22 +127,27 @@ async def update_stream(
     tenant: Tenant,
     stream_id: str,
     changes: dict[str, Any],
-) -> Stream:
+    *,
+    allow_private_urls: bool = False,
+) -> Saved:
     stream = await get_stream(session, tenant, stream_id)
     if "stream_id" in changes and changes["stream_id"] != stream_id:
         raise BadRequest("stream_id cannot be changed")
     schema_mode = changes.get("schema_mode", stream.schema_mode)
     fields = changes.get("fields", stream.fields)
-    normalised = _check_settings(
-        schema_mode, fields, changes.get("template"), changes.get("webhook_url")
-    )
+    normalised = _check_settings(schema_mode, fields, changes.get("template"))
+    secret = None
+    if "webhook_url" in changes:
+        secret = await forwarding.set_webhook_url(
+            session, tenant, stream, changes["webhook_url"], allow_private=allow_private_urls
+        )
     stream.schema_mode = schema_mode
     stream.fields = normalised
     stream.version += 1
     stream.updated_at = utcnow()
     await session.flush()
     _forget_once_committed(session, registry, tenant, stream_id)
-    return stream
+    return Saved(stream, secret)
 
 
 async def delete_stream(
@@ -141,6 +155,7 @@ async def delete_stream(
 ) -> None:
     """Delete the configuration; files already in the lake stay (as the reference warns)."""
     stream = await get_stream(session, tenant, stream_id)
+    await forwarding.drop_forwarding(session, stream)
     await session.delete(stream)
     await session.flush()
     _forget_once_committed(session, registry, tenant, stream_id)

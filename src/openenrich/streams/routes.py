@@ -178,11 +178,17 @@ async def list_streams(principal: CurrentPrincipal, session: DbSession) -> Strea
     return StreamList(streams=[StreamOut.model_validate(stream) for stream in streams])
 
 
+def _saved(saved: configuration.Saved) -> StreamOut:
+    answer = StreamOut.model_validate(saved.stream)
+    answer.webhook_secret = saved.webhook_secret
+    return answer
+
+
 @router.post("/streams", status_code=201, summary="Create a stream")
 async def create_stream(
     body: StreamBody, request: Request, principal: CurrentPrincipal, session: DbSession
 ) -> StreamOut:
-    stream = await configuration.create_stream(
+    saved = await configuration.create_stream(
         session,
         streams_of(request).registry,
         principal.tenant,
@@ -191,8 +197,9 @@ async def create_stream(
         fields=body.fields,
         template=body.template,
         webhook_url=body.webhook_url,
+        allow_private_urls=streams_of(request).settings.allow_private_urls,
     )
-    return StreamOut.model_validate(stream)
+    return _saved(saved)
 
 
 @router.put("/streams/{stream_id}", summary="Update a stream (only the fields given)")
@@ -203,14 +210,15 @@ async def update_stream(
     principal: CurrentPrincipal,
     session: DbSession,
 ) -> StreamOut:
-    stream = await configuration.update_stream(
+    saved = await configuration.update_stream(
         session,
         streams_of(request).registry,
         principal.tenant,
         stream_id,
         body.model_dump(exclude_unset=True),
+        allow_private_urls=streams_of(request).settings.allow_private_urls,
     )
-    return StreamOut.model_validate(stream)
+    return _saved(saved)
 
 
 @router.delete("/streams/{stream_id}", summary="Delete a stream's configuration (data stays)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.jobs.notify import JobHub
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.forwarding import forward_flushed
 from openenrich.streams.registry import StreamRegistry
 from openenrich.streams.schema_history import track_schema
 from openenrich.streams.stats import StreamStats
@@ -35,7 +37,11 @@ class Streams:
     sandbox: QuerySandbox
 
 
-async def start(settings: Settings, database: Database) -> Streams:
+async def start(
+    settings: Settings, database: Database, hub: Callable[[], JobHub] = JobHub
+) -> Streams:
+    """`hub` gives the jobs runtime's hub, which wakes the webhook dispatcher for the
+    forwarded events a flush adds to the outbox."""
     storage = LakeStorage(settings)
     registry = StreamRegistry(database, settings.stream_cache_seconds)
     stats = StreamStats(database, settings.stats_flush_seconds)
@@ -50,6 +56,7 @@ async def start(settings: Settings, database: Database) -> Streams:
 
     async def on_flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
         await track_schema(session, files)
+        await forward_flushed(session, hub(), storage, settings, files)
 
     def on_flush_error(key: BufferKey, error: BaseException) -> None:
         stats.error(

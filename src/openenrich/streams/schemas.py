@@ -10,7 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 from openenrich.json_output import Timestamp
@@ -66,7 +73,22 @@ class StreamOut(BaseModel):
     fields: dict[str, dict[str, Any]] | None = Field(
         description='Declared fields: `{"name": {"type": …, "required": false?}}`'
     )
+    webhook_url: str | None = Field(
+        default=None, description="Where flushed events are forwarded (null: nowhere)"
+    )
     created_at: Timestamp
+    webhook_secret: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The forwarding's signing secret (`whsec_…`): only in the answer to the "
+        "create or update that set a webhook_url first, and absent otherwise",
+    )
+
+    @model_serializer(mode="wrap")
+    def _secret_only_when_shown(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("webhook_secret") is None:
+            data.pop("webhook_secret", None)
+        return data
 
 
 class StreamList(BaseModel):
