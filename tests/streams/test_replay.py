@@ -386,3 +386,69 @@ def test_a_replay_is_found_only_under_its_stream_and_tenant(
     response = replays.client.get(f"/streams/events/replays/{replay_id}", headers=stranger)
     assert response.status_code == 404
     replays.client.post(f"/streams/events/replays/{replay_id}/cancel", headers=replays.headers)
+
+
+def test_a_replay_interrupted_by_a_restart_resumes_after_its_last_batch(
+    fast: Settings, tenants: Tenants
+) -> None:
+    key = tenants.key("acme")
+
+    async def org_id(session: AsyncSession) -> str:
+        return (await tenancy.ensure_organization(session, "acme")).id
+
+    with LiveServer(create_app(fast)) as server, httpx.Client(base_url=server.url) as client:
+        assert client.post("/streams", headers=bearer(key), json={"stream_id": "events"}).is_success
+    asyncio.run(_store_on_days(fast, tenants.run(org_id), "events"))
+    with LocalServer(lambda n, r: Reply(delay=0.2)) as receiver:
+        body = {"from": "2026-02-01", "to": "2026-02-05", "webhook_url": receiver.url}
+        with LiveServer(create_app(fast)) as server, httpx.Client(base_url=server.url) as client:
+            answer = Replays(client, key).start("events", body).json()
+            receiver.wait_for(4)
+        # The server stopped mid-replay; the next one takes the replay up again.
+        with (
+            LiveServer(create_app(fast)) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            replays = Replays(client, key)
+            done = replays.until("events", answer["replay_id"], "completed")
+            kinds = [kind for kind, _ in replays.events("events", answer["replay_id"])]
+        received = list(receiver.received)
+    assert kinds.count("replay.started") == 2
+    assert (done["events_sent"], done["batches_sent"]) == (240, 12)
+    payloads = verified(received, answer["webhook_secret"])
+    by_id = {p["id"]: p for p in payloads}  # a batch on its way at the stop may come twice
+    assert sorted(by_id) == sorted(f"{answer['replay_id']}_{n}" for n in range(1, 13))
+    assert len(received) - len(by_id) <= 1
+    numbers = sorted(e["n"] for p in by_id.values() for e in p["data"]["events"])
+    assert numbers == expected_numbers(DAYS)
+
+
+def test_a_replay_sends_the_files_that_were_there_when_it_began(
+    fast: Settings, tenants: Tenants
+) -> None:
+    plaintext = tenants.key("acme")
+    key = bearer(plaintext)
+    today = datetime.now(UTC).date().isoformat()
+    with LocalServer() as receiver:
+        idle = fast.model_copy(update={"workers_in_serve": False})
+        with LiveServer(create_app(idle)) as server, httpx.Client(base_url=server.url) as client:
+            assert client.post("/streams", headers=key, json={"stream_id": "s"}).is_success
+            data = [{"n": n} for n in range(5)]
+            client.post("/ingest", headers=key, json={"stream_id": "s", "data": data})
+            client.post("/streams/s/flush", headers=key)
+            body = {"from": today, "to": today, "webhook_url": receiver.url}
+            answer = Replays(client, plaintext).start("s", body).json()
+            assert answer["estimated_events"] == 5
+            more = [{"n": n} for n in range(5, 9)]
+            client.post("/ingest", headers=key, json={"stream_id": "s", "data": more})
+            client.post("/streams/s/flush", headers=key)
+        with (
+            LiveServer(create_app(fast)) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            replays = Replays(client, plaintext)
+            done = replays.until("s", answer["replay_id"], "completed")
+        received = list(receiver.received)
+    assert done["events_sent"] == 5
+    events = [e for p in verified(received, answer["webhook_secret"]) for e in p["data"]["events"]]
+    assert sorted(e["n"] for e in events) == [0, 1, 2, 3, 4]
