@@ -4,6 +4,7 @@ the receiver was down for a while."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -194,3 +195,41 @@ def test_a_webhook_url_the_guard_refuses_is_a_400(
     changed = client.put("/streams/s", headers=headers, json={"webhook_url": url})
     assert changed.status_code == 400
     assert changed.json()["error"].startswith(message)
+
+
+def test_setting_the_url_again_re_enables_a_disabled_forwarding(
+    fast: Settings, tenants: Tenants
+) -> None:
+    """Dead letters disable the endpoint; batches flushed meanwhile wait, and go out once
+    the stream's owner sets the URL again."""
+    down = threading.Event()
+    down.set()
+    headers = bearer(tenants.key("acme"))
+    strict = fast.model_copy(update={"webhook_retry_delays": [0.1], "webhook_disable_after": 1})
+    with (
+        LocalServer(lambda n, r: Reply(status=503 if down.is_set() else 200)) as receiver,
+        LiveServer(create_app(strict)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        body = {"stream_id": "s", "webhook_url": receiver.url}
+        assert client.post("/streams", headers=headers, json=body).status_code == 201
+        ingest(client, headers, "s", 0, 3)
+        client.post("/streams/s/flush", headers=headers)
+        receiver.wait_for(2)  # the first try and its one retry: dead, and disabled
+        endpoint = client.get("/api/v1/webhooks", headers=headers).json()[0]
+        deadline = time.monotonic() + 10
+        while endpoint["is_active"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+            endpoint = client.get("/api/v1/webhooks", headers=headers).json()[0]
+        assert endpoint["is_active"] is False
+        ingest(client, headers, "s", 3, 4)
+        client.post("/streams/s/flush", headers=headers)
+        time.sleep(0.5)
+        assert len(receiver.received) == 2  # nothing goes to a disabled endpoint
+        down.clear()
+        again = client.put("/streams/s", headers=headers, json={"webhook_url": receiver.url})
+        assert again.status_code == 200
+        got = receiver.wait_for(3)
+        log = client.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=headers).json()
+    assert json.loads(got[2].body)["data"]["count"] == 4
+    assert sorted(d["status"] for d in log) == ["dead", "delivered"]

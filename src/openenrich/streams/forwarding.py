@@ -5,7 +5,8 @@ description "Forwarding of stream 'x'"), made when the URL is first set, given t
 URL when it changes, and deleted when it is set to null or the stream is deleted. The
 endpoint's secret is shown once, as `webhook_secret`, in the answer to the change that
 made it; the endpoint is listed and its deliveries logged under /api/v1/webhooks like any
-other. Deleting it there ends the forwarding (setting `webhook_url` again makes a new one).
+other. Deleting it there ends the forwarding (setting `webhook_url` again makes a new one);
+setting `webhook_url` again also re-enables an endpoint the dispatcher disabled.
 
 On flush, in the transaction that records the files (`on_flushed`), every data file of a
 forwarding stream is read back and put in the outbox as `stream.batch` events of at most
@@ -77,6 +78,11 @@ async def set_webhook_url(
     endpoint = await _endpoint(session, stream)
     if endpoint is not None:
         endpoint.url = checked
+        # Setting the URL again is how a stream's owner re-enables forwarding that the
+        # dispatcher disabled after dead letters (the batches kept meanwhile then go out).
+        endpoint.is_active = True
+        endpoint.consecutive_failures = 0
+        endpoint.disabled_reason = None
         endpoint.updated_at = utcnow()
         await session.flush()
         return None
