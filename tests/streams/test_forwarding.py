@@ -27,7 +27,8 @@ def fast(settings: Settings) -> Settings:
         update={
             "allow_private_urls": True,
             "job_poll_seconds": 0.2,
-            "webhook_retry_delays": [0.2] * 8,
+            # 15 s of retries: room for a loaded machine while a receiver is down
+            "webhook_retry_delays": [0.5] * 30,
             "webhook_timeout_seconds": 2.0,
             "stream_forward_batch_events": 40,
         }

@@ -36,6 +36,7 @@ from openenrich.streams.schemas import (
     StreamDeleted,
     StreamList,
     StreamOut,
+    StreamSaved,
     StreamsUsage,
 )
 from openenrich.tenancy.dependencies import (
@@ -178,16 +179,17 @@ async def list_streams(principal: CurrentPrincipal, session: DbSession) -> Strea
     return StreamList(streams=[StreamOut.model_validate(stream) for stream in streams])
 
 
-def _saved(saved: configuration.Saved) -> StreamOut:
-    answer = StreamOut.model_validate(saved.stream)
-    answer.webhook_secret = saved.webhook_secret
-    return answer
+def _saved(saved: configuration.Saved, status_code: int = 200) -> JSONBody:
+    answer = StreamOut.model_validate(saved.stream).model_dump(mode="json")
+    if saved.webhook_secret is not None:
+        answer["webhook_secret"] = saved.webhook_secret
+    return JSONBody(answer, status_code=status_code)
 
 
-@router.post("/streams", status_code=201, summary="Create a stream")
+@router.post("/streams", status_code=201, summary="Create a stream", response_model=StreamSaved)
 async def create_stream(
     body: StreamBody, request: Request, principal: CurrentPrincipal, session: DbSession
-) -> StreamOut:
+) -> JSONBody:
     saved = await configuration.create_stream(
         session,
         streams_of(request).registry,
@@ -199,17 +201,21 @@ async def create_stream(
         webhook_url=body.webhook_url,
         allow_private_urls=streams_of(request).settings.allow_private_urls,
     )
-    return _saved(saved)
+    return _saved(saved, status_code=201)
 
 
-@router.put("/streams/{stream_id}", summary="Update a stream (only the fields given)")
+@router.put(
+    "/streams/{stream_id}",
+    summary="Update a stream (only the fields given)",
+    response_model=StreamSaved,
+)
 async def update_stream(
     stream_id: str,
     body: StreamBody,
     request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
-) -> StreamOut:
+) -> JSONBody:
     saved = await configuration.update_stream(
         session,
         streams_of(request).registry,

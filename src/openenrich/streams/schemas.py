@@ -10,14 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    WithJsonSchema,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
 from openenrich.json_output import Timestamp
@@ -77,18 +70,17 @@ class StreamOut(BaseModel):
         default=None, description="Where flushed events are forwarded (null: nowhere)"
     )
     created_at: Timestamp
-    webhook_secret: str | SkipJsonSchema[None] = Field(
-        default=None,
-        description="The forwarding's signing secret (`whsec_…`): only in the answer to the "
-        "create or update that set a webhook_url first, and absent otherwise",
-    )
 
-    @model_serializer(mode="wrap")
-    def _secret_only_when_shown(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("webhook_secret") is None:
-            data.pop("webhook_secret", None)
-        return data
+
+class StreamSaved(StreamOut):
+    """The answer to a create or update (described only: routes.py leaves the secret out
+    when there is none to show)."""
+
+    webhook_secret: str = Field(
+        default="",
+        description="The forwarding's signing secret (`whsec_…`): only in the answer to the "
+        "create or update that started forwarding, and absent otherwise",
+    )
 
 
 class StreamList(BaseModel):
