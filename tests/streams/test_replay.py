@@ -278,7 +278,8 @@ def test_a_replay_fails_after_its_retries_saying_where_it_stopped(
 
 def test_cancel_stops_a_replay_before_its_next_batch(seeded: tuple[Replays, str]) -> None:
     replays, _ = seeded
-    with LocalServer(lambda n, r: Reply(delay=0.4)) as receiver:
+    # A slow receiver: the cancel lands while the first batch is on its way.
+    with LocalServer(lambda n, r: Reply(delay=1.0)) as receiver:
         body = {"from": "2026-02-01", "to": "2026-02-05", "webhook_url": receiver.url}
         answer = replays.start("events", body).json()
         receiver.wait_for(1)
@@ -288,7 +289,7 @@ def test_cancel_stops_a_replay_before_its_next_batch(seeded: tuple[Replays, str]
         assert cancelled.status_code == 200, cancelled.text
         assert cancelled.json()["status"] == "cancelled"
         events = replays.events("events", answer["replay_id"])
-        time.sleep(1.0)
+        time.sleep(1.5)
         sent = len(receiver.received)
     assert events[-1][0] == "replay.cancelled"
     assert sent <= 2  # the batch on its way when it was cancelled, at most
