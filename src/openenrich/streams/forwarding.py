@@ -41,7 +41,9 @@ from openenrich.webhooks.models import WebhookEndpoint
 FORWARD_EVENT = "stream.batch"
 
 
-async def _checked(url: Any, *, allow_private: bool) -> str:
+async def check_webhook_url(url: Any, *, allow_private: bool) -> str:
+    """A `webhook_url` the SSRF guard lets through (https and public, unless private URLs
+    are allowed), or the streams surface's 400."""
     if not isinstance(url, str) or not url:
         raise BadRequest("webhook_url must be a URL or null")
     if len(url) > 2048:
@@ -73,7 +75,7 @@ async def set_webhook_url(
     if url is None:
         await drop_forwarding(session, stream)
         return None
-    checked = await _checked(url, allow_private=allow_private)
+    checked = await check_webhook_url(url, allow_private=allow_private)
     stream.webhook_url = checked
     endpoint = await _endpoint(session, stream)
     if endpoint is not None:

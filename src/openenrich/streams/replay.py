@@ -28,8 +28,8 @@ from openenrich.jobs.notify import JobHub
 from openenrich.jobs.view import JobView
 from openenrich.lake.models import LakeFile
 from openenrich.streams.configuration import get_stream
+from openenrich.streams.forwarding import check_webhook_url
 from openenrich.tenancy.tenant import Tenant
-from openenrich.web.guard import UnsafeURL, resolve_public
 from openenrich.webhooks import signing
 
 KIND = "stream.replay"
@@ -74,18 +74,6 @@ def check_range(from_: Any, to: Any, settings: Settings) -> tuple[date, date]:
             f"the range covers {days} days; a replay covers at most {settings.replay_max_days}"
         )
     return first, last
-
-
-async def check_url(url: Any, settings: Settings) -> str:
-    if not isinstance(url, str) or not url:
-        raise BadRequest("webhook_url is required")
-    if len(url) > 2048:
-        raise BadRequest("webhook_url is longer than 2048 characters")
-    try:
-        await resolve_public(url, allow_private=settings.allow_private_urls)
-    except UnsafeURL as error:
-        raise BadRequest(f"webhook_url: {error}") from None
-    return url
 
 
 def _files_of(tenant: Tenant, stream_id: str, first: date, last: date) -> Any:
@@ -193,7 +181,9 @@ async def start_replay(
     answer carries the signing secret: to the request that created the replay, and to a
     retry of it with the same key."""
     first, last = check_range(body.get("from"), body.get("to"), settings)
-    url = await check_url(body.get("webhook_url"), settings)
+    if body.get("webhook_url") in (None, ""):
+        raise BadRequest("webhook_url is required")
+    url = await check_webhook_url(body["webhook_url"], allow_private=settings.allow_private_urls)
 
     async def create(session: AsyncSession) -> str:
         await get_stream(session, tenant, stream_id)
