@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     buffer_max_bytes: int = Field(default=512 * MIB, ge=MIB)
     stream_cache_seconds: float = Field(default=1.0, ge=0)
     stats_flush_seconds: float = Field(default=1.0, gt=0)
+    # Forwarding flushed events to a stream's webhook_url (through the webhook outbox).
+    stream_forward_batch_events: int = Field(default=500, ge=1)
+    stream_forward_batch_bytes: int = Field(default=MIB, ge=1024)
+    # Stream replays (POST /streams/{id}/replay).
+    replay_batch_events: int = Field(default=500, ge=1)
+    replay_batch_bytes: int = Field(default=MIB, ge=1024)
+    replay_max_days: int = Field(default=366, ge=1)
+    # Waits before each new try of a refused batch; after the last, the replay fails.
+    replay_retry_delays: list[float] = Field(default=[1, 5, 15, 60, 300])
 
     # The lake on S3 (when lake_url is s3://bucket/prefix).
     s3_endpoint: str | None = None

@@ -25,7 +25,9 @@ from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
 from openenrich.config import Settings
 from openenrich.db import Database
+from openenrich.enrichers.registry import EnricherEnv
 from openenrich.streams import configuration
+from openenrich.streams.pipeline import Resources
 from openenrich.streams.registry import StreamRegistry
 from openenrich.tenancy.roles import Environment
 from openenrich.tenancy.service import ensure_organization
@@ -122,6 +124,7 @@ async def test_a_lookup_that_read_before_a_committed_change_is_not_cached(
         pytest.skip(ONLY_ON_POSTGRESQL)
     database = Database.from_settings(settings)
     registry = StreamRegistry(database, ttl=3600)
+    resources = Resources(env=EnricherEnv(settings), template=lambda template_id: None)
     read, go_on = asyncio.Event(), asyncio.Event()
     armed = False
 
@@ -138,7 +141,9 @@ async def test_a_lookup_that_read_before_a_committed_change_is_not_cached(
         async with database.session() as session:
             org = await ensure_organization(session, "acme")
             tenant = Tenant(org.id, Environment.LIVE)
-            await configuration.create_stream(session, registry, tenant, stream_id="orders")
+            await configuration.create_stream(
+                session, registry, tenant, stream_id="orders", resources=resources
+            )
             await session.commit()
 
         armed = True
@@ -151,6 +156,7 @@ async def test_a_lookup_that_read_before_a_committed_change_is_not_cached(
                 tenant,
                 "orders",
                 {"schema_mode": "strict", "fields": {"n": {"type": "int64"}}},
+                resources=resources,
             )
             await session.commit()
         go_on.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +13,9 @@ import httpx
 import pyarrow.fs as pafs
 import pytest
 from moto.server import ThreadedMotoServer
+from standardwebhooks.webhooks import Webhook
 
+from helpers.http import LocalServer
 from helpers.server import LiveServer
 from helpers.tenants import Tenants, bearer
 from openenrich.app import create_app
@@ -133,3 +137,45 @@ def test_the_python_code_from_connect_reads_every_stream_from_s3(
         assert f"/{stream_id}/date=*/*.parquet" in sql["duckdb"]
         assert f"/{stream_id}/date=*/*.parquet" in sql["clickhouse"]
     assert sql["clickhouse"].count("SELECT") == 2
+
+
+def test_forwarding_and_replay_read_the_lake_on_s3(s3_settings: Settings, tenants: Tenants) -> None:
+    """The files a flush wrote to S3 are read back for forwarding, and for a replay; a
+    declared timestamp goes out as ISO 8601 in UTC."""
+    key = tenants.key("acme")
+    fast = s3_settings.model_copy(update={"allow_private_urls": True, "job_poll_seconds": 0.2})
+    fields = {"order_id": "string", "at": "timestamp"}
+    with (
+        LocalServer() as forwarded,
+        LocalServer() as replayed,
+        LiveServer(create_app(fast)) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        lake = Lake(client, key)
+        stream = lake.create(
+            "orders", schema_mode="strict", fields=fields, webhook_url=forwarded.url
+        ).json()
+        events = [
+            {"order_id": "a", "at": "2026-02-01T10:00:00+01:00"},
+            {"order_id": "b", "at": "2026-02-01T23:30:00Z"},
+        ]
+        assert lake.ingest("orders", events).json()["accepted"] == 2
+        lake.flush("orders")
+        got = forwarded.wait_for(1)
+        sent = Webhook(stream["webhook_secret"]).verify(got[0].body, got[0].headers)
+        assert [(e["order_id"], e["at"]) for e in sent["data"]["events"]] == [
+            ("a", "2026-02-01T09:00:00Z"),
+            ("b", "2026-02-01T23:30:00Z"),
+        ]
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        body = {"from": today, "to": today, "webhook_url": replayed.url}
+        answer = client.post("/streams/orders/replay", headers=bearer(key), json=body).json()
+        assert answer["estimated_events"] == 2
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            path = f"/streams/orders/replays/{answer['replay_id']}?wait=2"
+            if client.get(path, headers=bearer(key)).json()["status"] == "completed":
+                break
+        got = replayed.wait_for(1)
+        again = Webhook(answer["webhook_secret"]).verify(got[0].body, got[0].headers)
+        assert again["data"]["events"] == sent["data"]["events"]

@@ -7,7 +7,7 @@ copy once its transaction commits (see `registry.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.db.after_commit import after_commit
 from openenrich.errors import BadRequest, Conflict, NotFound
 from openenrich.ids import new_id, utcnow
+from openenrich.streams import forwarding
 from openenrich.streams import pipeline as steps
 from openenrich.streams.fields import check_fields, declared_types
 from openenrich.streams.models import STREAM_ID, Stream
@@ -26,6 +27,12 @@ from openenrich.tenancy.tenant import Tenant
 # so first), which a stream with such an id would take.
 DLQ_SUFFIX = "_dlq"
 SCHEMA_MODES = ("strict", "evolve", "flex")
+
+
+class Saved(NamedTuple):
+    stream: Stream
+    # The secret of the forwarding endpoint this change made (shown once), if it made one.
+    webhook_secret: str | None = None
 
 
 async def list_streams(session: AsyncSession, tenant: Tenant) -> list[Stream]:
@@ -60,7 +67,6 @@ def _check_settings(
     fields: Any,
     template: Any,
     pipeline: Any,
-    webhook_url: Any,
     resources: Resources,
 ) -> _Checked:
     if schema_mode not in SCHEMA_MODES:
@@ -79,8 +85,6 @@ def _check_settings(
         template=template,
         declared=declared_types(normalised) if schema_mode == "strict" else None,
     )
-    if webhook_url is not None:
-        raise BadRequest("webhook_url: forwarding events on flush is not available in this version")
     return _Checked(normalised, template, steps.dump(parsed) or None)
 
 
@@ -102,7 +106,8 @@ async def create_stream(
     pipeline: Any = None,
     webhook_url: Any = None,
     resources: Resources,
-) -> Stream:
+    allow_private_urls: bool = False,
+) -> Saved:
     if not isinstance(stream_id, str) or not stream_id:
         raise BadRequest("stream_id is required")
     if not STREAM_ID.fullmatch(stream_id):
@@ -112,7 +117,7 @@ async def create_stream(
             f"stream_id may not end in '{DLQ_SUFFIX}': "
             f"that is how the dead letters of stream '{stream_id[: -len(DLQ_SUFFIX)]}' are queried"
         )
-    checked = _check_settings(schema_mode, fields, template, pipeline, webhook_url, resources)
+    checked = _check_settings(schema_mode, fields, template, pipeline, resources)
     existing = await session.scalar(
         select(Stream.id).where(
             tenant.owns(Stream),
@@ -134,9 +139,14 @@ async def create_stream(
     )
     session.add(stream)
     await session.flush()
+    secret = None
+    if webhook_url is not None:
+        secret = await forwarding.set_webhook_url(
+            session, tenant, stream, webhook_url, allow_private=allow_private_urls
+        )
     # The cache may still hold a stream of this id that another process deleted.
     _forget_once_committed(session, registry, tenant, stream_id)
-    return stream
+    return Saved(stream, secret)
 
 
 async def update_stream(
@@ -147,7 +157,8 @@ async def update_stream(
     changes: dict[str, Any],
     *,
     resources: Resources,
-) -> Stream:
+    allow_private_urls: bool = False,
+) -> Saved:
     stream = await get_stream(session, tenant, stream_id)
     if "stream_id" in changes and changes["stream_id"] != stream_id:
         raise BadRequest("stream_id cannot be changed")
@@ -156,9 +167,13 @@ async def update_stream(
         changes.get("fields", stream.fields),
         changes.get("template", stream.template),
         changes.get("pipeline", stream.pipeline),
-        changes.get("webhook_url"),
         resources,
     )
+    secret = None
+    if "webhook_url" in changes:
+        secret = await forwarding.set_webhook_url(
+            session, tenant, stream, changes["webhook_url"], allow_private=allow_private_urls
+        )
     stream.schema_mode = changes.get("schema_mode", stream.schema_mode)
     stream.fields = checked.fields
     stream.template = checked.template
@@ -167,7 +182,7 @@ async def update_stream(
     stream.updated_at = utcnow()
     await session.flush()
     _forget_once_committed(session, registry, tenant, stream_id)
-    return stream
+    return Saved(stream, secret)
 
 
 async def delete_stream(
@@ -175,6 +190,7 @@ async def delete_stream(
 ) -> None:
     """Delete the configuration; files already in the lake stay (as the reference warns)."""
     stream = await get_stream(session, tenant, stream_id)
+    await forwarding.drop_forwarding(session, stream)
     await session.delete(stream)
     await session.flush()
     _forget_once_committed(session, registry, tenant, stream_id)

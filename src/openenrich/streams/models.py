@@ -25,6 +25,11 @@ class Stream(TenantMixin, Base):
     template: Mapped[str | None] = mapped_column(String(100))
     # Processing steps (streams/pipeline.py), as saved: checked, defaults filled in.
     pipeline: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Forwarding on flush (forwarding.py): the URL, and the webhook endpoint (its secret,
+    # its delivery log) that delivers to it; no foreign key: the endpoint may be deleted
+    # through /api/v1/webhooks, which ends the forwarding.
+    webhook_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_endpoint_id: Mapped[str | None] = mapped_column(String(40))
     # Bumped on every change: a batch is written with a stream's declared types only
     # when all of it was validated against the same version.
     version: Mapped[int] = mapped_column(Integer, default=1)

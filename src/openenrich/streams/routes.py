@@ -36,6 +36,7 @@ from openenrich.streams.schemas import (
     StreamDeleted,
     StreamList,
     StreamOut,
+    StreamSaved,
     StreamsUsage,
 )
 from openenrich.tenancy.dependencies import (
@@ -178,11 +179,18 @@ async def list_streams(principal: CurrentPrincipal, session: DbSession) -> Strea
     return StreamList(streams=[StreamOut.model_validate(stream) for stream in streams])
 
 
-@router.post("/streams", status_code=201, summary="Create a stream")
+def _saved(saved: configuration.Saved, status_code: int = 200) -> JSONBody:
+    answer = StreamOut.model_validate(saved.stream).model_dump(mode="json")
+    if saved.webhook_secret is not None:
+        answer["webhook_secret"] = saved.webhook_secret
+    return JSONBody(answer, status_code=status_code)
+
+
+@router.post("/streams", status_code=201, summary="Create a stream", response_model=StreamSaved)
 async def create_stream(
     body: StreamBody, request: Request, principal: CurrentPrincipal, session: DbSession
-) -> StreamOut:
-    stream = await configuration.create_stream(
+) -> JSONBody:
+    saved = await configuration.create_stream(
         session,
         streams_of(request).registry,
         principal.tenant,
@@ -193,27 +201,33 @@ async def create_stream(
         pipeline=body.pipeline,
         webhook_url=body.webhook_url,
         resources=await streams_of(request).processing.resources(session, principal.tenant),
+        allow_private_urls=streams_of(request).settings.allow_private_urls,
     )
-    return StreamOut.model_validate(stream)
+    return _saved(saved, status_code=201)
 
 
-@router.put("/streams/{stream_id}", summary="Update a stream (only the fields given)")
+@router.put(
+    "/streams/{stream_id}",
+    summary="Update a stream (only the fields given)",
+    response_model=StreamSaved,
+)
 async def update_stream(
     stream_id: str,
     body: StreamBody,
     request: Request,
     principal: CurrentPrincipal,
     session: DbSession,
-) -> StreamOut:
-    stream = await configuration.update_stream(
+) -> JSONBody:
+    saved = await configuration.update_stream(
         session,
         streams_of(request).registry,
         principal.tenant,
         stream_id,
         body.model_dump(exclude_unset=True),
         resources=await streams_of(request).processing.resources(session, principal.tenant),
+        allow_private_urls=streams_of(request).settings.allow_private_urls,
     )
-    return StreamOut.model_validate(stream)
+    return _saved(saved)
 
 
 @router.delete("/streams/{stream_id}", summary="Delete a stream's configuration (data stays)")

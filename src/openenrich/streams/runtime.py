@@ -16,6 +16,7 @@ from openenrich.jobs.notify import JobHub
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams.forwarding import forward_flushed
 from openenrich.streams.processing import Processing
 from openenrich.streams.registry import StreamRegistry
 from openenrich.streams.schema_history import track_schema
@@ -45,7 +46,8 @@ async def start(
     hub: Callable[[], JobHub],
     env: EnricherEnv | None = None,
 ) -> Streams:
-    """`hub`: the jobs runtime's, which starts after the surfaces (flushes wake its outbox).
+    """`hub`: the jobs runtime's, which starts after the surfaces (flushes wake the
+    webhook and destination outboxes).
     `env`: the process's shared enricher resources (a new one if not given)."""
     storage = LakeStorage(settings)
     registry = StreamRegistry(database, settings.stream_cache_seconds)
@@ -64,6 +66,7 @@ async def start(
 
     async def on_flushed(session: AsyncSession, files: list[FlushedFile]) -> None:
         await track_schema(session, files, scratch=settings.data_dir / "scratch")
+        await forward_flushed(session, hub(), storage, settings, files)
 
     def on_flush_error(key: BufferKey, error: BaseException) -> None:
         stats.error(

@@ -70,7 +70,21 @@ class StreamOut(BaseModel):
     pipeline: list[dict[str, Any]] | None = Field(
         default=None, description="Processing steps, in order (see docs/streams.md)"
     )
+    webhook_url: str | None = Field(
+        default=None, description="Where flushed events are forwarded (null: nowhere)"
+    )
     created_at: Timestamp
+
+
+class StreamSaved(StreamOut):
+    """The answer to a create or update (described only: routes.py leaves the secret out
+    when there is none to show)."""
+
+    webhook_secret: str = Field(
+        default="",
+        description="The forwarding's signing secret (`whsec_…`): only in the answer to the "
+        "create or update that started forwarding, and absent otherwise",
+    )
 
 
 class StreamList(BaseModel):

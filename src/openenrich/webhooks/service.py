@@ -78,6 +78,35 @@ async def create_endpoint(
     return endpoint
 
 
+async def create_owned_endpoint(
+    session: AsyncSession,
+    tenant: Tenant,
+    *,
+    url: str,
+    event_type: str,
+    description: str,
+    allow_private: bool,
+) -> WebhookEndpoint:
+    """An endpoint another component owns (a stream's forwarding), for an event type of
+    its own, outside EVENT_TYPES: only that component puts events for it in the outbox
+    (`enqueue_to`), so no other event reaches it and it reaches no other endpoint. It is
+    listed, and its deliveries logged, like any endpoint."""
+    endpoint = WebhookEndpoint(
+        id=new_id("we"),
+        org_id=tenant.org_id,
+        environment=tenant.environment.value,
+        url=await check_url(url, allow_private=allow_private),
+        secret=signing.new_secret(),
+        event_types=[event_type],
+        description=description,
+        is_active=True,
+        consecutive_failures=0,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
 async def list_endpoints(session: AsyncSession, tenant: Tenant) -> list[WebhookEndpoint]:
     return list(
         await session.scalars(
@@ -190,3 +219,43 @@ async def enqueue(
     )
     await announce(session, hub, OUTBOX)
     return event_id
+
+
+async def enqueue_to(
+    session: AsyncSession,
+    hub: JobHub,
+    tenant: Tenant,
+    endpoint_id: str,
+    event_type: str,
+    items: Sequence[dict[str, Any]],
+) -> list[str]:
+    """Put one event per item of `items` in the outbox for one endpoint, in order and in
+    the caller's transaction, whether or not the endpoint is active (a disabled endpoint
+    gets them once it is enabled again). Returns the events' ids."""
+    if not items:
+        return []
+    owner = {"org_id": tenant.org_id, "environment": tenant.environment.value}
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    event_ids: list[str] = []
+    for data in items:
+        event_id = new_id("evt")
+        event_ids.append(event_id)
+        envelope = {"id": event_id, "type": event_type, "created_at": isoformat(now), "data": data}
+        rows.append(
+            {
+                "id": new_id("whd"),
+                "event_id": event_id,
+                "endpoint_id": endpoint_id,
+                "event_type": event_type,
+                "payload": envelope,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                **owner,
+            }
+        )
+    await session.execute(_INSERT_DELIVERY, rows)
+    await announce(session, hub, OUTBOX)
+    return event_ids
