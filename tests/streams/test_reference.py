@@ -207,7 +207,7 @@ def test_stream_examples(lake: Lake) -> None:
             {"stream_id": "s", "fields": {"_event_id": "string"}},
             "field name '_event_id' is reserved",
         ),
-        ({"stream_id": "s", "template": "clickstream"}, "Template 'clickstream' not found"),
+        ({"stream_id": "s", "template": "clicks"}, "Template 'clicks' not found"),
     ],
 )
 def test_stream_validation(lake: Lake, body: dict[str, object], message: str) -> None:
