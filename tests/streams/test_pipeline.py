@@ -143,3 +143,21 @@ def test_updating_a_pipeline_applies_to_the_next_flush(lake: Lake) -> None:
     response = lake.client.put("/streams/later", headers=lake.headers, json={"pipeline": None})
     assert response.status_code == 200
     assert response.json()["pipeline"] is None
+
+
+def test_json_columns_stay_json_through_processing(lake: Lake) -> None:
+    response = lake.create(
+        "plans", pipeline=[{"type": "filter", "where": "props->>'$.plan' = 'pro'"}]
+    )
+    assert response.status_code == 201, response.text
+    lake.ingest(
+        "plans",
+        [
+            {"user": "a", "props": {"plan": "pro", "seats": 3}},
+            {"user": "b", "props": {"plan": "free"}},
+        ],
+    )
+    lake.flush("plans")
+    assert lake.rows("SELECT user, props->>'$.seats', typeof(props) FROM plans") == [
+        ["a", "3", "JSON"]
+    ]
