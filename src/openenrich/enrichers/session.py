@@ -22,11 +22,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
@@ -44,8 +44,40 @@ from openenrich.enrichers.registry import (
 from openenrich.ids import utcnow
 
 MAX_KEY = 200  # longer user ids are stored as their hash
-LOAD_CHUNK = 500  # user keys per IN query (SQLite's and PostgreSQL's limits are far above)
-SAVE_CHUNK = 5000  # rows per executemany of the upsert
+# A batch's users go to the database as one JSON parameter, unpacked there: one statement
+# for 100,000 users. Rows or IN lists built by SQLAlchemy cost ~10 µs a row of CPU on the
+# event loop (profiled: a flush's 78,000 users stalled requests for 0.7 s).
+_SESSION_COLUMNS = "org_id, environment, stream_id, user_key, session_id, last_seen_us, seq"
+_ON_CONFLICT = """
+    ON CONFLICT (org_id, environment, stream_id, user_key) DO UPDATE SET
+        session_id = excluded.session_id, last_seen_us = excluded.last_seen_us,
+        seq = excluded.seq, updated_at = excluded.updated_at
+"""
+_LOAD = {
+    "sqlite": text(
+        "SELECT user_key, session_id, last_seen_us, seq FROM stream_sessions "
+        "WHERE org_id = :org_id AND environment = :environment AND stream_id = :stream_id "
+        "AND user_key IN (SELECT value FROM json_each(:keys))"
+    ),
+    "postgresql": text(
+        "SELECT user_key, session_id, last_seen_us, seq FROM stream_sessions "
+        "WHERE org_id = :org_id AND environment = :environment AND stream_id = :stream_id "
+        "AND user_key IN (SELECT json_array_elements_text(CAST(:keys AS json)))"
+    ),
+}
+_SAVE = {
+    "sqlite": text(
+        f"INSERT INTO stream_sessions ({_SESSION_COLUMNS}, updated_at) "  # noqa: S608
+        "SELECT :org_id, :environment, :stream_id, value ->> 0, value ->> 1, value ->> 2, "
+        "value ->> 3, :updated_at FROM json_each(:rows) WHERE true" + _ON_CONFLICT
+    ).bindparams(bindparam("updated_at", type_=StreamSession.__table__.c.updated_at.type)),
+    "postgresql": text(
+        f"INSERT INTO stream_sessions ({_SESSION_COLUMNS}, updated_at) "  # noqa: S608
+        "SELECT :org_id, :environment, :stream_id, r ->> 0, r ->> 1, (r ->> 2)::bigint, "
+        "(r ->> 3)::bigint, :updated_at FROM json_array_elements(CAST(:rows AS json)) AS r"
+        + _ON_CONFLICT
+    ).bindparams(bindparam("updated_at", type_=StreamSession.__table__.c.updated_at.type)),
+}
 STATE_RETENTION = timedelta(days=1)
 _US = 1_000_000
 
@@ -192,16 +224,17 @@ class SessionEnricher(Enricher):
         users = pc.unique(self._users(table_).drop_null()).to_pylist()
         keys = sorted({user_key(user) for user in users})
         state: dict[str, SessionState] = {}
-        query = select(
-            _sessions.c.user_key, _sessions.c.session_id, _sessions.c.last_seen_us, _sessions.c.seq
-        ).where(
-            _sessions.c.org_id == scope.org_id,
-            _sessions.c.environment == scope.environment,
-            _sessions.c.stream_id == scope.stream_id,
-            _sessions.c.user_key.in_(bindparam("keys", expanding=True)),
-        )
-        for start in range(0, len(keys), LOAD_CHUNK):
-            rows = await session.execute(query, {"keys": keys[start : start + LOAD_CHUNK]})
+        if keys:
+            dialect = session.get_bind().dialect.name
+            rows = await session.execute(
+                _LOAD[dialect],
+                {
+                    "org_id": scope.org_id,
+                    "environment": scope.environment,
+                    "stream_id": scope.stream_id,
+                    "keys": orjson.dumps(keys).decode(),
+                },
+            )
             for key, sid, last_seen, seq in rows:
                 state[key] = SessionState(sid, last_seen, seq)
         self._state = state
@@ -298,39 +331,21 @@ class SessionEnricher(Enricher):
     async def save(self, session: AsyncSession, scope: StreamScope) -> None:
         if not self._pending:
             return
-        now = utcnow()
         rows = [
+            [key, state.session_id, state.last_seen_us, state.seq]
+            for key, state in self._pending.items()
+        ]
+        dialect = session.get_bind().dialect.name
+        await session.execute(
+            _SAVE[dialect],
             {
                 "org_id": scope.org_id,
                 "environment": scope.environment,
                 "stream_id": scope.stream_id,
-                "user_key": key,
-                "session_id": state.session_id,
-                "last_seen_us": state.last_seen_us,
-                "seq": state.seq,
-                "updated_at": now,
-            }
-            for key, state in self._pending.items()
-        ]
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(_sessions)
-        statement = statement.on_conflict_do_update(
-            index_elements=[
-                _sessions.c.org_id,
-                _sessions.c.environment,
-                _sessions.c.stream_id,
-                _sessions.c.user_key,
-            ],
-            set_={
-                name: statement.excluded[name]
-                for name in ("session_id", "last_seen_us", "seq", "updated_at")
+                "rows": orjson.dumps(rows).decode(),
+                "updated_at": utcnow(),
             },
         )
-        # One statement, executed for many rows: compiled once (a VALUES list of
-        # hundreds of rows costs more to compile than to run, profiled).
-        for start in range(0, len(rows), SAVE_CHUNK):
-            await session.execute(statement, rows[start : start + SAVE_CHUNK])
 
     def committed(self) -> None:
         self._pending = {}
