@@ -43,6 +43,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with background.started(state, api=True, run_workers=settings.workers_in_serve):
             if freeze_gc_after_startup:
+                await background.warm_up(state)
                 background.freeze_startup_objects()
             yield
 

@@ -4,12 +4,15 @@ default) and `openenrich worker` (workers alone, for scale-out)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from openenrich.components import COMPONENTS
 from openenrich.db import Database
+from openenrich.enrichers import registry
+from openenrich.enrichers.registry import EnricherEnv
 from openenrich.http.state import AppState
 from openenrich.jobs.runtime import JobsRuntime
 
@@ -42,6 +45,12 @@ async def started(state: AppState, *, api: bool, run_workers: bool) -> AsyncIter
         await jobs.start(run_workers=run_workers)
         stack.push_async_callback(jobs.stop)
         yield jobs
+
+
+async def warm_up(state: AppState) -> None:
+    """Build now what the first stream flush would build lazily (see `freeze_startup_objects`
+    and `enrichers.registry.warm_up`)."""
+    await asyncio.to_thread(registry.warm_up, state.get(EnricherEnv))
 
 
 # Container allocations (net of frees) between young-generation collections; Python's

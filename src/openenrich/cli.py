@@ -200,7 +200,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
-        async with background.started(AppState(settings), api=False, run_workers=True) as runtime:
+        state = AppState(settings)
+        async with background.started(state, api=False, run_workers=True) as runtime:
+            await background.warm_up(state)
             background.freeze_startup_objects()
             typer.echo(
                 f"OpenEnrich {__version__} worker {runtime.node_id}: "

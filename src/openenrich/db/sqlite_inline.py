@@ -20,6 +20,11 @@ Running SQLite on the loop is safe because nothing in it waits long:
   worse: the write lock stayed held until the loop got back to the committing coroutine,
   a whole loop turn under load, so every writer queued behind those turns (write-lock
   waits of 20 ms at the median with 60 runs a second; none inline).
+- Except a big transaction's commit (more than `BIG_COMMIT_CHANGES` rows changed: a flush
+  that saves the session state of 80,000 users): its fsync writes megabytes, and an
+  automatic checkpoint may follow; inline, that stalled every request for ~100 ms
+  (bench/ingest.py on a clickstream stream). It runs in a worker thread; the writer lock
+  waits a loop turn longer, which such a rare, long transaction does not notice.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from openenrich.db.pragmas import sqlite_pragmas
+
+# Rows a transaction changes past which its commit runs in a worker thread (see above).
+BIG_COMMIT_CHANGES = 5_000
 
 
 def _is_read(sql: str) -> bool:
@@ -110,6 +118,7 @@ class InlineConnection:
         self._write_lock = write_lock
         self._lock_timeout = lock_timeout
         self._holds_lock = False
+        self._changes_before = 0  # total_changes when the transaction took the write lock
 
     # The attribute SQLAlchemy's adapter checks before commit and rollback.
     @property
@@ -129,6 +138,7 @@ class InlineConnection:
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holds_lock = True
+        self._changes_before = self._conn.total_changes
 
     async def _busy_retry(self, call: Callable[[str, Any], object], sql: str, args: Any) -> None:
         """Run `call(sql, args)`; while another process holds the database's write lock,
@@ -169,7 +179,10 @@ class InlineConnection:
 
     async def commit(self) -> None:
         try:
-            self._conn.commit()
+            if self._conn.total_changes - self._changes_before > BIG_COMMIT_CHANGES:
+                await asyncio.to_thread(self._conn.commit)
+            else:
+                self._conn.commit()
         finally:
             self._release()
 
