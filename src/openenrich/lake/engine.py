@@ -76,6 +76,11 @@ logger = logging.getLogger("openenrich.lake")
 KINDS = ("data", "dlq")
 
 
+class FlushFailed(Exception):
+    """Writing a stream's buffered events failed (the lake's storage, or the stream's
+    processing); they stay in the log and the flusher tries again."""
+
+
 class BufferFull(Exception):
     """More events wait for Parquet than `buffer_max_bytes`: the client should retry."""
 
@@ -393,7 +398,12 @@ class LakeEngine:
         async with self._flush_lock:
             for key, buffer in list(self._buffers.items()):
                 if (key.org_id, key.environment, key.stream_id) == (org_id, environment, stream_id):
-                    written += await self._flush_buffer(buffer)
+                    try:
+                        written += await self._flush_buffer(buffer)
+                    except Exception as error:
+                        logger.exception("flush of %s failed; its events stay in the log", key)
+                        self._on_flush_error(key, error)
+                        raise FlushFailed(str(error) or type(error).__name__) from error
         return written
 
     async def flush_all(self) -> list[FlushedFile]:
@@ -733,6 +743,7 @@ __all__ = [
     "BufferFull",
     "BufferKey",
     "EventBatch",
+    "FlushFailed",
     "FlushedFile",
     "LakeEngine",
     "LogUnavailable",

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import duckdb
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +22,7 @@ from openenrich.errors import (
     ServiceUnavailable,
 )
 from openenrich.ids import isoformat
-from openenrich.lake.engine import BufferFull, FlushedFile, LogUnavailable
-from openenrich.lake.parquet import UnreadableBatch
+from openenrich.lake.engine import BufferFull, FlushedFile, FlushFailed, LogUnavailable
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.fields import Rejection
 from openenrich.streams.parsing import Events, is_object, parse_envelopes, parse_ingest
@@ -237,8 +235,9 @@ async def flush(
     await get_stream(session, tenant, stream_id)
     try:
         return await streams.engine.flush_stream(tenant.org_id, tenant.environment.value, stream_id)
-    except (OSError, duckdb.Error, UnreadableBatch) as error:
-        # The lake's storage failed (disk full, S3 away); the events wait in the log.
+    except FlushFailed as error:
+        # The lake's storage failed (disk full, S3 away), or the stream's processing did;
+        # the events wait in the log.
         raise ServiceUnavailable(
             f"writing to the lake failed, the events are kept and retried: {error}",
             headers={"Retry-After": "5"},
