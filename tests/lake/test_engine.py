@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpers.tenants import Tenants
 from openenrich.config import Settings
 from openenrich.db import Database
-from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine
+from openenrich.lake.engine import BufferKey, FlushedFile, FlushFailed, LakeEngine
 from openenrich.lake.models import LakeFile, QuarantinedRecord
 from openenrich.lake.storage import LakeStorage
 
@@ -79,8 +79,9 @@ async def test_files_published_but_not_in_the_manifest_are_rewritten_not_duplica
         await first.start()
         await append(first, org, 0, 100)
         await append(first, org, 100, 100)
-        with pytest.raises(Interrupted):
+        with pytest.raises(FlushFailed) as failed:
             await first.flush_stream(org, "live", "events")
+        assert isinstance(failed.value.__cause__, Interrupted)
         published = list(Path(settings.lake).rglob("*.parquet"))
         assert len(published) == 1  # in the lake, not in the manifest
         await append(first, org, 200, 50)  # more events after the failed flush
