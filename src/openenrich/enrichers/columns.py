@@ -8,11 +8,14 @@ events), so per-distinct work in Python is what makes the enrichers fast.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from openenrich.enrichers.registry import Enricher, EnricherEnv
 
 
 def column(table: pa.Table, name: str) -> pa.Array:
@@ -67,3 +70,42 @@ class DistinctCache:
             per_value = pa.array([answer[index] for answer in answers], type=type_)
             outputs.append(per_value.take(encoded.indices))
         return outputs
+
+
+class FieldOptions(Protocol):
+    """What a per-value enricher's options have (read-only: options are frozen)."""
+
+    @property
+    def field(self) -> str: ...
+
+    @property
+    def prefix(self) -> str | None: ...
+
+
+class PerValueEnricher(Enricher):
+    """An enricher of one column, `options.field`, whose outputs for a value depend on the
+    value alone: `answer(value)` gives them in the order of `outputs()`, and is asked once
+    per distinct value (cached across batches). Its columns are named `options.prefix`
+    (default: the field's name and "_") and the output's name."""
+
+    def __init__(self, options: Any, env: EnricherEnv) -> None:
+        super().__init__(options, env)
+        named = cast(FieldOptions, self.options)  # each subclass's Options has both
+        field, prefix = named.field, named.prefix
+        self.field: str = field
+        self.prefix: str = prefix if prefix is not None else f"{field}_"
+        self._answers = DistinctCache(self.answer)
+
+    @abc.abstractmethod
+    def answer(self, value: Any) -> tuple[Any, ...]:
+        """The outputs for one (non-null) value of the field, in the order of `outputs()`."""
+
+    def inputs(self) -> list[str]:
+        return [self.field]
+
+    def apply(self, table: pa.Table) -> dict[str, pa.Array]:
+        columns = self.outputs()
+        values = self._answers.apply(
+            strings(table, self.field), [column.arrow_type for column in columns]
+        )
+        return dict(zip([column.name for column in columns], values, strict=True))

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 from pydantic import Field
 
 from openenrich.email import lists
-from openenrich.enrichers.columns import DistinctCache, strings
+from openenrich.enrichers.columns import PerValueEnricher
 from openenrich.enrichers.registry import (
-    Enricher,
-    EnricherEnv,
     EnricherOptions,
     OutputColumn,
     register,
@@ -40,7 +37,7 @@ def classify(address: str) -> tuple[Any, ...]:
 
 
 @register
-class EmailDomainEnricher(Enricher):
+class EmailDomainEnricher(PerValueEnricher):
     name = "email_domain"
     version = 1
     description = "An email address's domain, and whether it is free mail, disposable or a role"
@@ -51,14 +48,8 @@ class EmailDomainEnricher(Enricher):
 
     options: Options
 
-    def __init__(self, options: Any, env: EnricherEnv) -> None:
-        super().__init__(options, env)
-        o = self.options
-        self.prefix = o.prefix if o.prefix is not None else f"{o.field}_"
-        self._classified = DistinctCache(classify)
-
-    def inputs(self) -> list[str]:
-        return [self.options.field]
+    def answer(self, value: Any) -> tuple[Any, ...]:
+        return classify(value)
 
     def outputs(self) -> list[OutputColumn]:
         p = self.prefix
@@ -68,8 +59,3 @@ class EmailDomainEnricher(Enricher):
             OutputColumn(f"{p}disposable", "boolean", "a disposable address service"),
             OutputColumn(f"{p}role", "boolean", "a role account (info@, sales@, no-reply@, …)"),
         ]
-
-    def apply(self, table: pa.Table) -> dict[str, pa.Array]:
-        types = [pa.string(), pa.bool_(), pa.bool_(), pa.bool_()]
-        values = self._classified.apply(strings(table, self.options.field), types)
-        return dict(zip([c.name for c in self.outputs()], values, strict=True))

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, Literal
 
-import pyarrow as pa
 from pydantic import Field
 from stdnum import bic, iban, imei, isbn, isin, lei, vatin
 from stdnum.eu import vat
@@ -17,10 +16,8 @@ from stdnum.exceptions import ValidationError
 from stdnum.in_ import aadhaar, gstin, pan
 from stdnum.us import ein, ssn
 
-from openenrich.enrichers.columns import DistinctCache, strings
+from openenrich.enrichers.columns import PerValueEnricher
 from openenrich.enrichers.registry import (
-    Enricher,
-    EnricherEnv,
     EnricherOptions,
     OutputColumn,
     register,
@@ -94,7 +91,7 @@ def detect(value: str) -> tuple[Any, ...]:
 
 
 @register
-class IdentifiersEnricher(Enricher):
+class IdentifiersEnricher(PerValueEnricher):
     name = "identifiers"
     version = 1
     description = (
@@ -109,15 +106,9 @@ class IdentifiersEnricher(Enricher):
 
     options: Options
 
-    def __init__(self, options: Any, env: EnricherEnv) -> None:
-        super().__init__(options, env)
-        o = self.options
-        self.prefix = o.prefix if o.prefix is not None else f"{o.field}_"
-        kind = o.kind
-        self._checked = DistinctCache(detect if kind == "auto" else lambda v: check(kind, v))
-
-    def inputs(self) -> list[str]:
-        return [self.options.field]
+    def answer(self, value: Any) -> tuple[Any, ...]:
+        kind = self.options.kind
+        return detect(value) if kind == "auto" else check(kind, value)
 
     def outputs(self) -> list[OutputColumn]:
         p = self.prefix
@@ -127,8 +118,3 @@ class IdentifiersEnricher(Enricher):
             OutputColumn(f"{p}compact", "string", "the number without spaces or separators"),
             OutputColumn(f"{p}country", "string", "the country it names (ISO 3166-1 alpha-2)"),
         ]
-
-    def apply(self, table: pa.Table) -> dict[str, pa.Array]:
-        types = [pa.string(), pa.bool_(), pa.string(), pa.string()]
-        values = self._checked.apply(strings(table, self.options.field), types)
-        return dict(zip([c.name for c in self.outputs()], values, strict=True))

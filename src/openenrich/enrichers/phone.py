@@ -11,14 +11,11 @@ import re
 from typing import Any
 
 import phonenumbers
-import pyarrow as pa
 from phonenumbers import PhoneNumber, PhoneNumberType, number_type
 from pydantic import Field, field_validator
 
-from openenrich.enrichers.columns import DistinctCache, strings
+from openenrich.enrichers.columns import PerValueEnricher
 from openenrich.enrichers.registry import (
-    Enricher,
-    EnricherEnv,
     EnricherOptions,
     OutputColumn,
     register,
@@ -81,7 +78,7 @@ def describe(value: str, default_region: str | None) -> tuple[Any, ...]:
 
 
 @register
-class PhoneEnricher(Enricher):
+class PhoneEnricher(PerValueEnricher):
     name = "phone"
     version = 1
     description = "A phone number in E.164, its country, line type, and whether it is valid"
@@ -100,14 +97,8 @@ class PhoneEnricher(Enricher):
 
     options: Options
 
-    def __init__(self, options: Any, env: EnricherEnv) -> None:
-        super().__init__(options, env)
-        o = self.options
-        self.prefix = o.prefix if o.prefix is not None else f"{o.field}_"
-        self._described = DistinctCache(lambda value: describe(value, o.default_region))
-
-    def inputs(self) -> list[str]:
-        return [self.options.field]
+    def answer(self, value: Any) -> tuple[Any, ...]:
+        return describe(value, self.options.default_region)
 
     def outputs(self) -> list[OutputColumn]:
         p = self.prefix
@@ -121,8 +112,3 @@ class PhoneEnricher(Enricher):
             ),
             OutputColumn(f"{p}valid", "boolean", "a valid number in its numbering plan"),
         ]
-
-    def apply(self, table: pa.Table) -> dict[str, pa.Array]:
-        types = [pa.string(), pa.string(), pa.string(), pa.bool_()]
-        values = self._described.apply(strings(table, self.options.field), types)
-        return dict(zip([c.name for c in self.outputs()], values, strict=True))
