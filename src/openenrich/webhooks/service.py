@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -198,27 +199,40 @@ async def enqueue(
         return None
     event_id = new_id("evt")
     now = utcnow()
-    envelope = {"id": event_id, "type": event_type, "created_at": isoformat(now), "data": data}
     await session.execute(
         _INSERT_DELIVERY,
         [
-            {
-                "id": new_id("whd"),
-                "event_id": event_id,
-                "endpoint_id": endpoint_id,
-                "event_type": event_type,
-                "payload": envelope,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                **owner,
-            }
+            _delivery(tenant, endpoint_id, event_id, event_type, data, now)
             for endpoint_id in endpoints
         ],
     )
     await announce(session, hub, OUTBOX)
     return event_id
+
+
+def _delivery(
+    tenant: Tenant,
+    endpoint_id: str,
+    event_id: str,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """An outbox row: the event's envelope for one endpoint, due now."""
+    envelope = {"id": event_id, "type": event_type, "created_at": isoformat(now), "data": data}
+    return {
+        "id": new_id("whd"),
+        "event_id": event_id,
+        "endpoint_id": endpoint_id,
+        "event_type": event_type,
+        "payload": envelope,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "org_id": tenant.org_id,
+        "environment": tenant.environment.value,
+    }
 
 
 async def enqueue_to(
@@ -234,28 +248,12 @@ async def enqueue_to(
     gets them once it is enabled again). Returns the events' ids."""
     if not items:
         return []
-    owner = {"org_id": tenant.org_id, "environment": tenant.environment.value}
     now = utcnow()
-    rows: list[dict[str, Any]] = []
-    event_ids: list[str] = []
-    for data in items:
-        event_id = new_id("evt")
-        event_ids.append(event_id)
-        envelope = {"id": event_id, "type": event_type, "created_at": isoformat(now), "data": data}
-        rows.append(
-            {
-                "id": new_id("whd"),
-                "event_id": event_id,
-                "endpoint_id": endpoint_id,
-                "event_type": event_type,
-                "payload": envelope,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                **owner,
-            }
-        )
+    event_ids = [new_id("evt") for _ in items]
+    rows = [
+        _delivery(tenant, endpoint_id, event_id, event_type, data, now)
+        for event_id, data in zip(event_ids, items, strict=True)
+    ]
     await session.execute(_INSERT_DELIVERY, rows)
     await announce(session, hub, OUTBOX)
     return event_ids
