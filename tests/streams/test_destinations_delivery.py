@@ -494,6 +494,50 @@ def test_a_batch_for_a_deleted_destination_is_dropped(
     assert api.get("/destinations/gone", headers=bearer(key)).status_code == 404
 
 
+def test_a_delete_while_the_loop_writes_its_batches_is_not_a_deadlock(
+    api: httpx.Client, fast: Settings, tenants: Tenants
+) -> None:
+    """The loop changes a destination's row, then its batches, in one transaction. A delete
+    that took the batches first and then waited for the row deadlocked with it (a 503)."""
+    if fast.database.drivername.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: there is nothing to interleave")
+    key = tenants.key("acme")
+    create(api, key, destination_id="gone", type="http", config={"url": "http://127.0.0.1:9"})
+    held_until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+
+    async def hold(session: AsyncSession) -> None:
+        # Another process's lease: this process's own loop keeps away from it.
+        await session.execute(update(Destination).values(lease_expires_at=held_until))
+
+    tenants.run(hold)
+    push(fast, tenants, "gone", "s", "b-1", events(0, 1))
+    row_taken, deleting = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    async def deliver(session: AsyncSession) -> None:
+        await session.execute(update(Destination).values(lease_expires_at=held_until))
+        row_taken.set()
+        deleting.wait(10)
+        await asyncio.sleep(0.5)  # the delete waits on this transaction by now
+        await session.execute(text("UPDATE destination_batches SET chunks_sent = 1"))
+
+    def loop() -> None:
+        try:
+            tenants.run(deliver)
+        except BaseException as error:
+            failures.append(error)
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    assert row_taken.wait(10)
+    deleting.set()
+    answer = api.delete("/destinations/gone", headers=bearer(key))
+    thread.join(10)
+    assert answer.status_code == 200, answer.text
+    assert failures == []
+    assert api.get("/destinations/gone", headers=bearer(key)).status_code == 404
+
+
 def test_delivery_shows_in_metrics(api: httpx.Client, fast: Settings, tenants: Tenants) -> None:
     key = tenants.key("acme")
     with LocalServer() as receiver:

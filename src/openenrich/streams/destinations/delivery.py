@@ -18,6 +18,9 @@ capped, or the receiver's Retry-After); after `destination_max_attempts` tries o
 by `GET /destinations/{id}/batches?status=dead`, sent again by `POST …/retry`) and the
 queue moves on. A crash between a send and its record sends that chunk again: receivers
 dedupe by the http `webhook-id`, Elasticsearch `_id`, or the S3 object name.
+
+Every transaction that changes a destination and its batches changes the destination row
+first (the API's delete and retry lock it first too): one order, so none deadlocks another.
 """
 
 from __future__ import annotations
@@ -385,27 +388,22 @@ class DeliveryLoop:
 
     async def _record_progress(self, group: _Group, chunks_sent: int) -> None:
         async with self.database.session() as session:
-            await session.execute(
-                update(DestinationBatch)
-                .where(DestinationBatch.seq.in_([b.seq for b in group.batches]))
-                .values(chunks_sent=chunks_sent)
-            )
             # A large group takes many chunks: keep the destination ours meanwhile.
             await session.execute(
                 update(Destination)
                 .where(Destination.id == group.batches[0].destination_pk)
                 .values(lease_expires_at=self._lease())
             )
+            await session.execute(
+                update(DestinationBatch)
+                .where(DestinationBatch.seq.in_([b.seq for b in group.batches]))
+                .values(chunks_sent=chunks_sent)
+            )
             await session.commit()
 
     async def _delivered(self, destination: Destination, group: _Group) -> None:
         now = utcnow()
         async with self.database.session() as session:
-            await session.execute(
-                update(DestinationBatch)
-                .where(DestinationBatch.seq.in_([b.seq for b in group.batches]))
-                .values(status="delivered", delivered_at=now, chunks_sent=0)
-            )
             await session.execute(
                 update(Destination)
                 .where(Destination.id == destination.id)
@@ -416,6 +414,11 @@ class DeliveryLoop:
                     last_delivered_at=now,
                     next_attempt_at=now,
                 )
+            )
+            await session.execute(
+                update(DestinationBatch)
+                .where(DestinationBatch.seq.in_([b.seq for b in group.batches]))
+                .values(status="delivered", delivered_at=now, chunks_sent=0)
             )
             await session.commit()
         await asyncio.to_thread(self._remove_files, [b.path for b in group.batches])
@@ -437,16 +440,6 @@ class DeliveryLoop:
         too_old = (now - first).total_seconds() >= self.settings.destination_max_age_seconds
         dead = attempts >= self.settings.destination_max_attempts or too_old
         async with self.database.session() as session:
-            await session.execute(
-                update(DestinationBatch)
-                .where(DestinationBatch.seq.in_(seqs))
-                .values(
-                    attempts=attempts,
-                    first_attempt_at=first,
-                    last_error=error[:2000],
-                    status="dead" if dead else "pending",
-                )
-            )
             wait = 0.0 if dead else backoff_seconds(self.settings, attempts, hint)
             await session.execute(
                 update(Destination)
@@ -456,6 +449,16 @@ class DeliveryLoop:
                     last_error_at=now,
                     next_attempt_at=now + timedelta(seconds=wait),
                     filling=False,
+                )
+            )
+            await session.execute(
+                update(DestinationBatch)
+                .where(DestinationBatch.seq.in_(seqs))
+                .values(
+                    attempts=attempts,
+                    first_attempt_at=first,
+                    last_error=error[:2000],
+                    status="dead" if dead else "pending",
                 )
             )
             await session.commit()

@@ -211,17 +211,23 @@ async def create(
     return destination, generated.get(sender.generated_secret or "")
 
 
-async def _find(session: AsyncSession, tenant: Tenant, destination_id: str) -> Destination | None:
-    found: Destination | None = await session.scalar(
-        select(Destination).where(
-            tenant.owns(Destination), Destination.destination_id == destination_id
-        )
+async def _find(
+    session: AsyncSession, tenant: Tenant, destination_id: str, *, lock: bool = False
+) -> Destination | None:
+    query = select(Destination).where(
+        tenant.owns(Destination), Destination.destination_id == destination_id
     )
+    found: Destination | None = await session.scalar(query.with_for_update() if lock else query)
     return found
 
 
-async def get(session: AsyncSession, tenant: Tenant, destination_id: str) -> Destination:
-    destination = await _find(session, tenant, destination_id)
+async def get(
+    session: AsyncSession, tenant: Tenant, destination_id: str, *, lock: bool = False
+) -> Destination:
+    """`lock` takes the row for this transaction first: anything that changes a
+    destination and its batches locks the destination before the batches, as the delivery
+    loop does, so the two never deadlock."""
+    destination = await _find(session, tenant, destination_id, lock=lock)
     if destination is None:
         raise NotFound(f"Destination {destination_id} not found")
     return destination
@@ -301,7 +307,7 @@ async def streams_routing_to(
 async def delete(session: AsyncSession, tenant: Tenant, destination_id: str) -> list[str]:
     """Delete it and its queue; the relative paths of its staged files, for the caller to
     remove once this is committed."""
-    destination = await get(session, tenant, destination_id)
+    destination = await get(session, tenant, destination_id, lock=True)
     users = await streams_routing_to(session, tenant, destination_id)
     if users:
         raise Conflict(
@@ -381,7 +387,7 @@ async def retry_dead(
     session: AsyncSession, hub: JobHub, tenant: Tenant, destination_id: str
 ) -> int:
     """Put the dead batches back in the queue, in their original order, now."""
-    destination = await get(session, tenant, destination_id)
+    destination = await get(session, tenant, destination_id, lock=True)
     result = await session.execute(
         update(DestinationBatch)
         .where(DestinationBatch.destination_pk == destination.id, DestinationBatch.status == "dead")
