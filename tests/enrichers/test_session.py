@@ -180,3 +180,15 @@ def test_a_time_that_is_not_a_number_is_no_time() -> None:
     table = pa.table({"user_id": ["u", "u"], "timestamp": pa.array([float("nan"), None])})
     added = enricher.apply(table)
     assert added["session_id"].to_pylist() == [None, None]
+
+
+def test_session_ids_are_distinct_per_user_and_start_and_stable() -> None:
+    """The batch computes ids with numpy; one user's sessions never share one, nor do two
+    users' sessions that start together, and the same session always gets the same."""
+    starts = [at(minutes) * 1000 for minutes in range(0, 5_000, 7)]
+    ids = {session_id("clicks", "a", start) for start in starts}
+    ids |= {session_id("clicks", "b", start) for start in starts}
+    assert len(ids) == 2 * len(starts)
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in ids)
+    assert session_id("clicks", "a", starts[3]) == session_id("clicks", "a", starts[3])
+    assert session_id("clicks", "a", starts[3]) != session_id("other", "a", starts[3])

@@ -87,12 +87,21 @@ _sessions = table(StreamSession)
 
 
 class SessionState(NamedTuple):
-    # A tuple of atomic values: the collector stops tracking it, so the state of 100,000
-    # users adds nothing to a full collection's pause (dataclass instances stay tracked;
-    # measured: gen-2 pauses of 50-150 ms on the event loop during a flush).
-    session_id: str
-    last_seen_us: int
-    seq: int
+    """The state of a batch's users, as columns: one entry per user (by `user_key`).
+
+    Columns of atomic values rather than an object per user: a flush can touch 80,000
+    users, and an object each (a tuple, a row) is that many more for the garbage collector
+    to track and traverse, while a list of strings or ints is one. The columns also go
+    straight into Arrow, where `apply` looks the batch's users up with `index_in`."""
+
+    user_keys: list[str]
+    session_ids: list[str]
+    last_seen_us: list[int]
+    seqs: list[int]
+
+
+def _no_state() -> SessionState:
+    return SessionState([], [], [], [])
 
 
 def user_key(user: str) -> str:
@@ -101,9 +110,55 @@ def user_key(user: str) -> str:
     return "sha256:" + hashlib.sha256(user.encode()).hexdigest()
 
 
+# -- session ids -------------------------------------------------------------------------------
+#
+# A session's id is 128 bits: a BLAKE2b digest of (stream, user), one per distinct user,
+# each half mixed with the session's start by splitmix64's finalizer, a bijection, so one
+# user's sessions never share an id. Computed with numpy for a whole batch at once: a
+# flush of a million events opens hundreds of thousands of sessions, and hashing each in
+# Python took most of the enricher's time.
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_HEX_PAIRS = np.stack([_HEX[np.arange(256) >> 4], _HEX[np.arange(256) & 15]], axis=1)
+
+
+def _mix(values: np.ndarray) -> np.ndarray:
+    z = values.astype(np.uint64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def user_digests(stream_id: str, users: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per user: the two 64-bit halves of its digest within the stream."""
+    halves = np.frombuffer(
+        b"".join(
+            hashlib.blake2b(f"{stream_id}\x00{user}".encode(), digest_size=16).digest()
+            for user in users
+        ),
+        dtype=">u8",
+    ).reshape(-1, 2)
+    return halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
+
+
+def session_ids(high: np.ndarray, low: np.ndarray, started_us: np.ndarray) -> pa.Array:
+    """Ids (32 hex characters) of sessions: their user's digest halves and their start."""
+    count = len(started_us)
+    started = started_us.astype(np.int64).view(np.uint64)
+    words = np.empty((count, 2), dtype=">u8")
+    words[:, 0] = _mix(high ^ started)
+    words[:, 1] = _mix(low ^ _mix(started))
+    text = _HEX_PAIRS[words.view(np.uint8).reshape(count, 16)]  # (count, 16, 2) characters
+    offsets = np.arange(0, 32 * (count + 1), 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(
+        count, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(text))
+    )
+
+
 def session_id(stream_id: str, user: str, started_us: int) -> str:
-    digest = hashlib.sha256(f"{stream_id}\x00{user}\x00{started_us}".encode()).hexdigest()
-    return digest[:32]
+    """One session's id (the batch computes them all at once with `session_ids`)."""
+    high, low = user_digests(stream_id, [user])
+    return str(session_ids(high, low, np.array([started_us]))[0])
 
 
 # -- event times ------------------------------------------------------------------------------
@@ -193,8 +248,8 @@ class SessionEnricher(Enricher):
         super().__init__(options, env)
         minutes = self.options.gap_minutes or env.settings.session_gap_minutes
         self.gap_us = round(minutes * 60 * _US)
-        self._state: dict[str, SessionState] = {}  # loaded for the batch at hand
-        self._pending: dict[str, SessionState] = {}  # what apply computed, to save
+        self._state = _no_state()  # loaded for the batch at hand
+        self._pending = _no_state()  # what apply computed, to save
         # The stream, named by `load`: part of every session id.
         self._stream_id = ""
 
@@ -232,7 +287,7 @@ class SessionEnricher(Enricher):
         # This runs on the event loop (and SQLite's statements run inline there): the
         # Python work goes to a thread, and the query in chunks that each take a few ms.
         keys = await asyncio.to_thread(self._keys, table_)
-        state: dict[str, SessionState] = {}
+        state = _no_state()
         dialect = session.get_bind().dialect.name
         for start in range(0, len(keys), CHUNK):
             rows = await session.execute(
@@ -245,7 +300,10 @@ class SessionEnricher(Enricher):
                 },
             )
             for key, sid, last_seen, seq in rows:
-                state[key] = SessionState(sid, last_seen, seq)
+                state.user_keys.append(key)
+                state.session_ids.append(sid)
+                state.last_seen_us.append(last_seen)
+                state.seqs.append(seq)
             await asyncio.sleep(0)  # let requests in between chunks
         self._state = state
         self._stream_id = scope.stream_id
@@ -262,9 +320,9 @@ class SessionEnricher(Enricher):
         row_run = np.full(rows, -1, dtype=np.int64)  # each row's session run, -1: none
         seqs = np.zeros(rows, dtype=np.int64)
         opened = np.zeros(rows, dtype=bool)
-        state, self._state = self._state, {}
-        pending: dict[str, SessionState] = {}
-        run_ids: list[str | None] = []
+        state, self._state = self._state, _no_state()
+        pending = _no_state()
+        run_ids: pa.Array = pa.array([], pa.string())
         if len(positions):
             encoded = pc.dictionary_encode(users.take(pa.array(positions)))
             distinct = [user_key(user) for user in encoded.dictionary.to_pylist()]
@@ -283,17 +341,15 @@ class SessionEnricher(Enricher):
 
             # Users that have a session from earlier batches: their first event here
             # continues it unless the gap passed since its last event.
-            carried = np.zeros(len(distinct), dtype=bool)
-            last_seen = np.zeros(len(distinct), dtype=np.int64)
-            base_seq = np.zeros(len(distinct), dtype=np.int64)
-            carried_ids: list[str | None] = [None] * len(distinct)
-            for index, key in enumerate(distinct):
-                known = state.get(key)
-                if known is not None:
-                    carried[index] = True
-                    last_seen[index] = known.last_seen_us
-                    base_seq[index] = known.seq
-                    carried_ids[index] = known.session_id
+            known = pc.index_in(
+                pa.array(distinct, pa.string()), value_set=pa.array(state.user_keys, pa.string())
+            )
+            carried = known.is_valid().to_numpy(zero_copy_only=False)
+            last_seen = pc.fill_null(
+                pa.array(state.last_seen_us, pa.int64()).take(known), 0
+            ).to_numpy()
+            base_seq = pc.fill_null(pa.array(state.seqs, pa.int64()).take(known), 0).to_numpy()
+            carried_ids = pa.array(state.session_ids, pa.string()).take(known)
             first_user = sorted_user[first]
             continues = carried[first_user] & (
                 sorted_us[first] - last_seen[first_user] <= self.gap_us
@@ -308,14 +364,10 @@ class SessionEnricher(Enricher):
             run_base = np.where(run_continues, base_seq[run_user], 0)
             sorted_seq = np.arange(count) - start_at[run] + 1 + run_base[run]
 
-            stream = self._stream_id
-            for at, user, goes_on in zip(
-                start_at.tolist(), run_user.tolist(), run_continues.tolist(), strict=True
-            ):
-                if goes_on:
-                    run_ids.append(carried_ids[user])
-                else:
-                    run_ids.append(session_id(stream, distinct[user], int(sorted_us[at])))
+            high, low = user_digests(self._stream_id, distinct)
+            fresh = session_ids(high[run_user], low[run_user], sorted_us[start_at])
+            kept = carried_ids.take(pa.array(run_user))
+            run_ids = pc.if_else(pa.array(run_continues), kept, fresh)
             rows_at = positions[order]
             row_run[rows_at] = run
             seqs[rows_at] = sorted_seq
@@ -323,46 +375,63 @@ class SessionEnricher(Enricher):
 
             last = np.ones(count, dtype=bool)  # each user's last event in sorted order
             last[:-1] = sorted_user[1:] != sorted_user[:-1]
-            for at in np.flatnonzero(last).tolist():
-                user = int(sorted_user[at])
-                seen = int(sorted_us[at])
-                run_id = run_ids[run[at]]
-                if carried[user] and last_seen[user] > seen and run_id == carried_ids[user]:
-                    seen = int(last_seen[user])  # late events do not move the session back
-                pending[distinct[user]] = SessionState(run_id, seen, int(sorted_seq[at]))
+            last_at = np.flatnonzero(last)
+            last_user = sorted_user[last_at]
+            last_run = run[last_at]
+            seen = sorted_us[last_at]
+            # Late events do not move a carried session back.
+            late = run_continues[last_run] & (last_seen[last_user] > seen)
+            seen = np.where(late, last_seen[last_user], seen)
+            pending = SessionState(
+                [distinct[user] for user in last_user.tolist()],
+                run_ids.take(pa.array(last_run)).to_pylist(),
+                seen.tolist(),
+                sorted_seq[last_at].tolist(),
+            )
         self._pending = pending
         none = row_run < 0  # rows without a user or a time have no session
         return {
-            f"{p}id": pa.array(run_ids, pa.string()).take(pa.array(row_run, mask=none)),
+            f"{p}id": run_ids.take(pa.array(row_run, mask=none)),
             f"{p}seq": pa.array(seqs, pa.int64(), mask=none),
             f"{p}is_new": pa.array(opened, pa.bool_(), mask=none),
         }
 
     async def save(self, session: AsyncSession, scope: StreamScope) -> None:
-        if not self._pending:
-            return
-        rows = [(key, *state) for key, state in self._pending.items()]
+        pending = self._pending
         dialect = session.get_bind().dialect.name
         now = utcnow()
-        for start in range(0, len(rows), CHUNK):
+        for start in range(0, len(pending.user_keys), CHUNK):
+            end = start + CHUNK
+            # A chunk's rows live only until they are encoded (see SessionState).
+            rows = orjson.dumps(
+                list(
+                    zip(
+                        pending.user_keys[start:end],
+                        pending.session_ids[start:end],
+                        pending.last_seen_us[start:end],
+                        pending.seqs[start:end],
+                        strict=True,
+                    )
+                )
+            )
             await session.execute(
                 _SAVE[dialect],
                 {
                     "org_id": scope.org_id,
                     "environment": scope.environment,
                     "stream_id": scope.stream_id,
-                    "rows": orjson.dumps(rows[start : start + CHUNK]).decode(),
+                    "rows": rows.decode(),
                     "updated_at": now,
                 },
             )
             await asyncio.sleep(0)  # let requests in between chunks
 
     def committed(self) -> None:
-        self._pending = {}
+        self._pending = _no_state()
 
     def discarded(self) -> None:
-        self._pending = {}
-        self._state = {}
+        self._pending = _no_state()
+        self._state = _no_state()
 
 
 async def purge_sessions(database: Database, settings: Settings) -> None:
