@@ -7,6 +7,8 @@ DuckDB with explicit column types:
 - otherwise DuckDB detects them over every event, and we map what it finds onto our
   types: strings stay strings (no guessing of dates), integers are int64, decimals
   float64, booleans boolean, and objects, arrays and anything wider become JSON text.
+  DuckDB calls integers of both signs HUGEINT (as it does integers past int64): they are
+  read as int64 first, and as JSON text if one does not fit.
 
 `_event_id` (`{node}-{lsn}-{index}`) and `_ingested_at` come from the records' headers:
 DuckDB expands each header into one row per event and attaches those rows to the events
@@ -176,7 +178,13 @@ class ParquetWriter:
                 try:
                     return use(_selected(db, source, declared))
                 except duckdb.Error as error:
-                    logger.warning("batch refused as sent (%s); normalising it", error)
+                    refused = error
+                if declared is None:  # an integer past int64, perhaps: as JSON then
+                    try:
+                        return use(_selected(db, source, declared, huge_as_int=False))
+                    except duckdb.Error as error:
+                        refused = error
+                logger.warning("batch refused as sent (%s); normalising it", refused)
                 try:
                     normalised = [_normalised(record.payload) for record in records]
                 except msgspec.DecodeError as error:
@@ -184,7 +192,7 @@ class ParquetWriter:
                 else:
                     _join_arrays(source, normalised)
                     try:
-                        return use(_selected(db, source, declared))
+                        return use(_selected(db, source, declared, huge_as_int=False))
                     except duckdb.Error as error:
                         logger.error(
                             "batch refused after normalising (%s); keeping it as _raw", error
@@ -250,7 +258,11 @@ class _Selection:
 
 
 def _selected(
-    db: duckdb.DuckDBPyConnection, source: Path, declared: Mapping[str, str] | None
+    db: duckdb.DuckDBPyConnection,
+    source: Path,
+    declared: Mapping[str, str] | None,
+    *,
+    huge_as_int: bool = True,
 ) -> _Selection:
     if declared is None:
         described = db.execute(
@@ -258,7 +270,12 @@ def _selected(
             "sample_size = -1)",
             [str(source)],
         ).fetchall()
-        columns = {str(row[0]): detected_type(str(row[1])) for row in described}
+        columns = {
+            str(row[0]): "int64"
+            if huge_as_int and str(row[1]) == "HUGEINT"
+            else detected_type(str(row[1]))
+            for row in described
+        }
     else:
         columns = dict(declared)
     for name in RESERVED:

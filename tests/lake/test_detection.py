@@ -1,0 +1,80 @@
+"""Column types detected over every event of a batch, DuckDB's detection mapped onto ours,
+on real records and real files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from openenrich.lake.parquet import ParquetWriter
+from openenrich.lake.wal import Record, RecordHeader
+
+NOW_US = 1_765_000_000_000_000
+
+
+def record(events: list[Any], lsn: int = 1) -> Record:
+    header = RecordHeader(lsn, "org", "live", "s", "data", NOW_US, len(events), 0, 0, 1)
+    return Record("node-a", header, orjson.dumps(events))
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[ParquetWriter]:
+    made = ParquetWriter(tmp_path / "scratch")
+    yield made
+    made.close()
+
+
+CASES: dict[str, tuple[list[Any], str]] = {
+    "integers": ([1, 2], "int64"),
+    "negative and positive integers": ([-1, 2], "int64"),
+    "integers and decimals": ([1, 2.5], "float64"),
+    "decimals": ([1.5, 2.5], "float64"),
+    "strings": (["a", None], "string"),
+    "dates stay strings": (["2024-01-01", "2024-02-02"], "string"),
+    "booleans": ([True, False], "boolean"),
+    "objects": ([{"a": 1}, {"b": "x"}], "json"),
+    "arrays": ([[1], [2, 3]], "json"),
+    "empty objects": ([{}, {}], "json"),
+    "objects and arrays": ([{"a": 1}, [1]], "json"),
+    "strings and integers": (["a", 1], "json"),
+    "booleans and integers": ([True, 1], "json"),
+    "strings and objects": (["x", {"a": 1}], "json"),
+    "only nulls": ([None, None], "json"),
+    "an integer past int64": ([2**63 + 5, 1], "json"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_kind_of_value_gets_its_type(writer: ParquetWriter, case: str) -> None:
+    values, expected = CASES[case]
+    batch = writer.read([record([{"k": value, "n": i} for i, value in enumerate(values)])])
+    assert batch.columns["k"] == expected
+    assert batch.table.num_rows == len(values)
+
+
+def test_columns_come_in_the_order_keys_first_appear(writer: ParquetWriter) -> None:
+    batch = writer.read(
+        [record([{"b": 1, "a": 2}, {"c": 3, "b": 1}]), record([{"d": 1, "a": 5}], lsn=2)]
+    )
+    assert list(batch.columns) == ["b", "a", "c", "d"]
+    assert batch.table.column_names == ["b", "a", "c", "d", "_event_id", "_ingested_at"]
+
+
+def test_what_does_not_fit_a_column(writer: ParquetWriter, tmp_path: Path) -> None:
+    # Keys equal but for case: DuckDB names the second one apart, and reads no value into
+    # it (a known gap, in docs/api.md).
+    batch = writer.read([record([{"A": 1, "a": 2}])])
+    assert list(batch.columns) == ["A", "a_1"]
+    assert batch.table.column("A").to_pylist() == [1]
+    # An integer past int64 on a file written the same way: kept whole, as JSON.
+    written = writer.write([record([{"big": 2**63 + 5}, {"big": -1}])], tmp_path / "out.parquet")
+    assert {column.name: column.type for column in written.columns} == {"big": "json"}
+    assert pq.read_table(tmp_path / "out.parquet").column("big").to_pylist() == [
+        str(2**63 + 5),
+        "-1",
+    ]
