@@ -11,7 +11,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from openenrich.lake.parquet import ParquetWriter
+from openenrich.lake.parquet import ParquetWriter, UnreadableBatch
 from openenrich.lake.wal import Record, RecordHeader
 
 NOW_US = 1_765_000_000_000_000
@@ -78,3 +78,31 @@ def test_what_does_not_fit_a_column(writer: ParquetWriter, tmp_path: Path) -> No
         str(2**63 + 5),
         "-1",
     ]
+
+
+def test_a_read_batch_is_what_a_plain_write_stores(writer: ParquetWriter, tmp_path: Path) -> None:
+    """Processing reads events into Arrow (ids and ingest times built there); a stream
+    without processing has DuckDB write them. Both give the same rows."""
+    records = [
+        record([{"k": i, "s": f"v{i}"} for i in range(n)], lsn=lsn)
+        for lsn, n in ((3, 2), (9, 0), (12, 3))
+    ]
+    read = writer.read(records)
+    writer.write(records, tmp_path / "plain.parquet")
+    assert read.table.equals(pq.read_table(tmp_path / "plain.parquet"))
+    assert read.table.column("_event_id").to_pylist() == [
+        "node-a-3-0",
+        "node-a-3-1",
+        "node-a-12-0",
+        "node-a-12-1",
+        "node-a-12-2",
+    ]
+
+
+def test_a_record_holding_fewer_events_than_its_header_says_is_unreadable(
+    writer: ParquetWriter,
+) -> None:
+    short = Record("node-a", record([{"k": 1}]).header, orjson.dumps([]))
+    with pytest.raises(UnreadableBatch):
+        writer.read([record([{"k": 1}]), short])
+    assert writer.unreadable(short) == "the record holds 0 events, its header says 1"
