@@ -15,7 +15,7 @@ from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.enrichers import registry
 from openenrich.enrichers.registry import Enricher, EnricherEnv, StreamScope
-from openenrich.enrichers.session import purge_sessions, session_id
+from openenrich.enrichers.session import CHUNK, purge_sessions, session_id, user_key
 from openenrich.tenancy import service
 
 pytestmark = pytest.mark.anyio
@@ -94,11 +94,36 @@ async def test_sessions_split_at_the_gap_and_carry_over_batches_and_restarts(
             (sid("a", 41), 4, False),
             (sid("a", 135.5), 1, True),
         ]
+        # A user id too long to be a key is known by its hash, and carries over too.
+        long = "u" * 300
+        assert await run_batch(database, restarted, scope, events((long, 140))) == [
+            (sid(user_key(long), 140), 1, True)
+        ]
+        assert await run_batch(database, restarted, scope, events((long, 150), ("a", 150))) == [
+            (sid(user_key(long), 140), 2, False),
+            (sid("a", 135.5), 2, False),
+        ]
         # Another stream of the same tenant has sessions of its own.
         other = StreamScope(scope.org_id, scope.environment, "other")
         [(other_id, seq, new)] = await run_batch(database, restarted, other, events(("a", 136)))
         assert (seq, new) == (1, True)
         assert other_id == session_id("other", "a", at(136) * 1000)
+    finally:
+        await database.dispose()
+
+
+async def test_state_of_many_users_goes_and_comes_back_in_chunks(
+    settings: Settings, scope: StreamScope
+) -> None:
+    users = [f"user-{n}" for n in range(CHUNK["sqlite"] * 2 + CHUNK["postgresql"] + 7)]
+    database = Database.from_settings(settings)
+    try:
+        enricher = registry.build("session", None, EnricherEnv(settings))
+        opened = await run_batch(database, enricher, scope, events(*((u, 0) for u in users)))
+        assert opened == [(sid(u, 0), 1, True) for u in users]
+        restarted = registry.build("session", None, EnricherEnv(settings))
+        later = await run_batch(database, restarted, scope, events(*((u, 10) for u in users)))
+        assert later == [(sid(u, 0), 2, False) for u in users]
     finally:
         await database.dispose()
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
 from openenrich.db import Database, table
-from openenrich.enrichers.columns import column, strings
+from openenrich.enrichers.columns import column, in_slices, strings
 from openenrich.enrichers.models import StreamSession
 from openenrich.enrichers.registry import (
     Enricher,
@@ -46,9 +46,12 @@ from openenrich.ids import utcnow
 MAX_KEY = 200  # longer user ids are stored as their hash
 # A batch's users go to the database as JSON parameters, unpacked there: one statement per
 # CHUNK users. Rows or IN lists built by SQLAlchemy cost ~10 µs a row of CPU on the event
-# loop (profiled: a flush's 78,000 users stalled requests for 0.7 s), and SQLite runs on
-# the loop, so a statement for all of them at once stalled it for ~100 ms.
-CHUNK = 500
+# loop (profiled: a flush's 78,000 users stalled requests for 0.7 s). SQLite runs on the
+# loop, and a request that arrives meanwhile waits for the statement under way, at each of
+# its own awaits: 100 users (~1 ms) rather than 500 took the p99 at half load of
+# bench/ingest.py --template clickstream from 52-59 ms to 23-27 ms. PostgreSQL works
+# while the loop goes on, so its statements are larger.
+CHUNK = {"sqlite": 100, "postgresql": 500}
 _SESSION_COLUMNS = "org_id, environment, stream_id, user_key, session_id, last_seen_us, seq"
 _ON_CONFLICT = """
     ON CONFLICT (org_id, environment, stream_id, user_key) DO UPDATE SET
@@ -87,27 +90,41 @@ _sessions = table(StreamSession)
 
 
 class SessionState(NamedTuple):
-    """The state of a batch's users, as columns: one entry per user (by `user_key`).
+    """The state of a batch's users, as Arrow columns: one entry per user (by `user_key`).
 
-    Columns of atomic values rather than an object per user: a flush can touch 80,000
-    users, and an object each (a tuple, a row) is that many more for the garbage collector
-    to track and traverse, while a list of strings or ints is one. The columns also go
-    straight into Arrow, where `apply` looks the batch's users up with `index_in`."""
+    Columns rather than an object per user: a flush can touch 80,000 users, and an object
+    each is that many more for the garbage collector to track, and converting them in one
+    call holds the GIL for tens of milliseconds, which the event loop waits out. They are
+    converted to and from Python a chunk (`CHUNK`, on the loop) or a slice (`SLICE`, in
+    the flush thread) at a time."""
 
-    user_keys: list[str]
-    session_ids: list[str]
-    last_seen_us: list[int]
-    seqs: list[int]
+    user_keys: pa.Array  # string
+    session_ids: pa.Array  # string
+    last_seen_us: pa.Array  # int64
+    seqs: pa.Array  # int64
 
 
-def _no_state() -> SessionState:
-    return SessionState([], [], [], [])
+_NO_STATE = SessionState(
+    pa.array([], pa.string()),
+    pa.array([], pa.string()),
+    pa.array([], pa.int64()),
+    pa.array([], pa.int64()),
+)
 
 
 def user_key(user: str) -> str:
     if len(user) <= MAX_KEY:
         return user
     return "sha256:" + hashlib.sha256(user.encode()).hexdigest()
+
+
+def user_keys(users: pa.Array) -> pa.Array:
+    """`user_key` of each user (a string array without nulls)."""
+    long = pc.greater(pc.utf8_length(users), MAX_KEY)
+    if not pc.any(long).as_py():
+        return users
+    hashed = [user_key(user) for user in pc.filter(users, long).to_pylist()]
+    return pc.replace_with_mask(users, long, pa.array(hashed, pa.string()))
 
 
 # -- session ids -------------------------------------------------------------------------------
@@ -129,15 +146,14 @@ def _mix(values: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def user_digests(stream_id: str, users: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def user_digests(stream_id: str, users: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Per user: the two 64-bit halves of its digest within the stream."""
-    halves = np.frombuffer(
-        b"".join(
-            hashlib.blake2b(f"{stream_id}\x00{user}".encode(), digest_size=16).digest()
-            for user in users
-        ),
-        dtype=">u8",
-    ).reshape(-1, 2)
+    digests = b"".join(
+        hashlib.blake2b(f"{stream_id}\x00{user}".encode(), digest_size=16).digest()
+        for part in in_slices(users)
+        for user in part
+    )
+    halves = np.frombuffer(digests, dtype=">u8").reshape(-1, 2)
     return halves[:, 0].astype(np.uint64), halves[:, 1].astype(np.uint64)
 
 
@@ -157,7 +173,7 @@ def session_ids(high: np.ndarray, low: np.ndarray, started_us: np.ndarray) -> pa
 
 def session_id(stream_id: str, user: str, started_us: int) -> str:
     """One session's id (the batch computes them all at once with `session_ids`)."""
-    high, low = user_digests(stream_id, [user])
+    high, low = user_digests(stream_id, pa.array([user], pa.string()))
     return str(session_ids(high, low, np.array([started_us]))[0])
 
 
@@ -248,8 +264,8 @@ class SessionEnricher(Enricher):
         super().__init__(options, env)
         minutes = self.options.gap_minutes or env.settings.session_gap_minutes
         self.gap_us = round(minutes * 60 * _US)
-        self._state = _no_state()  # loaded for the batch at hand
-        self._pending = _no_state()  # what apply computed, to save
+        self._state = _NO_STATE  # loaded for the batch at hand
+        self._pending = _NO_STATE  # what apply computed, to save
         # The stream, named by `load`: part of every session id.
         self._stream_id = ""
 
@@ -279,33 +295,40 @@ class SessionEnricher(Enricher):
             times = pc.coalesce(times, event_times_us(column(table_, "_ingested_at")))
         return times
 
-    def _keys(self, table_: pa.Table) -> list[str]:
-        users = pc.unique(self._users(table_).drop_null()).to_pylist()
-        return sorted({user_key(user) for user in users})
+    def _keys(self, table_: pa.Table) -> pa.Array:
+        keys = user_keys(pc.unique(self._users(table_).drop_null()))
+        return keys.take(pc.sort_indices(keys))
 
     async def load(self, session: AsyncSession, scope: StreamScope, table_: pa.Table) -> None:
         # This runs on the event loop (and SQLite's statements run inline there): the
         # Python work goes to a thread, and the query in chunks that each take a few ms.
         keys = await asyncio.to_thread(self._keys, table_)
-        state = _no_state()
+        found: list[SessionState] = [_NO_STATE]
         dialect = session.get_bind().dialect.name
-        for start in range(0, len(keys), CHUNK):
-            rows = await session.execute(
+        chunk = CHUNK[dialect]
+        for start in range(0, len(keys), chunk):
+            result = await session.execute(
                 _LOAD[dialect],
                 {
                     "org_id": scope.org_id,
                     "environment": scope.environment,
                     "stream_id": scope.stream_id,
-                    "keys": orjson.dumps(keys[start : start + CHUNK]).decode(),
+                    "keys": orjson.dumps(keys.slice(start, chunk).to_pylist()).decode(),
                 },
             )
-            for key, sid, last_seen, seq in rows:
-                state.user_keys.append(key)
-                state.session_ids.append(sid)
-                state.last_seen_us.append(last_seen)
-                state.seqs.append(seq)
+            rows = result.all()
+            if rows:
+                key, sid, last_seen, seq = zip(*rows, strict=True)
+                found.append(
+                    SessionState(
+                        pa.array(key, pa.string()),
+                        pa.array(sid, pa.string()),
+                        pa.array(last_seen, pa.int64()),
+                        pa.array(seq, pa.int64()),
+                    )
+                )
             await asyncio.sleep(0)  # let requests in between chunks
-        self._state = state
+        self._state = SessionState(*(pa.concat_arrays(parts) for parts in zip(*found, strict=True)))
         self._stream_id = scope.stream_id
 
     def apply(self, table_: pa.Table) -> dict[str, pa.Array]:
@@ -320,12 +343,12 @@ class SessionEnricher(Enricher):
         row_run = np.full(rows, -1, dtype=np.int64)  # each row's session run, -1: none
         seqs = np.zeros(rows, dtype=np.int64)
         opened = np.zeros(rows, dtype=bool)
-        state, self._state = self._state, _no_state()
-        pending = _no_state()
+        state, self._state = self._state, _NO_STATE
+        pending = _NO_STATE
         run_ids: pa.Array = pa.array([], pa.string())
         if len(positions):
             encoded = pc.dictionary_encode(users.take(pa.array(positions)))
-            distinct = [user_key(user) for user in encoded.dictionary.to_pylist()]
+            distinct = user_keys(encoded.dictionary)
             user_index = encoded.indices.to_numpy()
             event_us = times.take(pa.array(positions)).to_numpy()
             order = np.lexsort((event_us, user_index))  # stable: ties keep arrival order
@@ -341,15 +364,11 @@ class SessionEnricher(Enricher):
 
             # Users that have a session from earlier batches: their first event here
             # continues it unless the gap passed since its last event.
-            known = pc.index_in(
-                pa.array(distinct, pa.string()), value_set=pa.array(state.user_keys, pa.string())
-            )
+            known = pc.index_in(distinct, value_set=state.user_keys)
             carried = known.is_valid().to_numpy(zero_copy_only=False)
-            last_seen = pc.fill_null(
-                pa.array(state.last_seen_us, pa.int64()).take(known), 0
-            ).to_numpy()
-            base_seq = pc.fill_null(pa.array(state.seqs, pa.int64()).take(known), 0).to_numpy()
-            carried_ids = pa.array(state.session_ids, pa.string()).take(known)
+            last_seen = pc.fill_null(state.last_seen_us.take(known), 0).to_numpy()
+            base_seq = pc.fill_null(state.seqs.take(known), 0).to_numpy()
+            carried_ids = state.session_ids.take(known)
             first_user = sorted_user[first]
             continues = carried[first_user] & (
                 sorted_us[first] - last_seen[first_user] <= self.gap_us
@@ -383,10 +402,10 @@ class SessionEnricher(Enricher):
             late = run_continues[last_run] & (last_seen[last_user] > seen)
             seen = np.where(late, last_seen[last_user], seen)
             pending = SessionState(
-                [distinct[user] for user in last_user.tolist()],
-                run_ids.take(pa.array(last_run)).to_pylist(),
-                seen.tolist(),
-                sorted_seq[last_at].tolist(),
+                distinct.take(pa.array(last_user)),
+                run_ids.take(pa.array(last_run)),
+                pa.array(seen, pa.int64()),
+                pa.array(sorted_seq[last_at], pa.int64()),
             )
         self._pending = pending
         none = row_run < 0  # rows without a user or a time have no session
@@ -400,20 +419,11 @@ class SessionEnricher(Enricher):
         pending = self._pending
         dialect = session.get_bind().dialect.name
         now = utcnow()
-        for start in range(0, len(pending.user_keys), CHUNK):
-            end = start + CHUNK
+        chunk = CHUNK[dialect]
+        for start in range(0, len(pending.user_keys), chunk):
             # A chunk's rows live only until they are encoded (see SessionState).
-            rows = orjson.dumps(
-                list(
-                    zip(
-                        pending.user_keys[start:end],
-                        pending.session_ids[start:end],
-                        pending.last_seen_us[start:end],
-                        pending.seqs[start:end],
-                        strict=True,
-                    )
-                )
-            )
+            columns = (values.slice(start, chunk).to_pylist() for values in pending)
+            rows = orjson.dumps(list(zip(*columns, strict=True)))
             await session.execute(
                 _SAVE[dialect],
                 {
@@ -427,11 +437,11 @@ class SessionEnricher(Enricher):
             await asyncio.sleep(0)  # let requests in between chunks
 
     def committed(self) -> None:
-        self._pending = _no_state()
+        self._pending = _NO_STATE
 
     def discarded(self) -> None:
-        self._pending = _no_state()
-        self._state = _no_state()
+        self._pending = _NO_STATE
+        self._state = _NO_STATE
 
 
 async def purge_sessions(database: Database, settings: Settings) -> None:
