@@ -64,10 +64,16 @@ _LOAD = {
         "WHERE org_id = :org_id AND environment = :environment AND stream_id = :stream_id "
         "AND user_key IN (SELECT value FROM json_each(:keys))"
     ),
+    # One index lookup per key, whatever the statistics say (LIMIT keeps the planner from
+    # flattening the lateral subquery into a join): with `user_key IN (…)` the plan
+    # psycopg prepares after a few runs scanned all the stream's users for every key (a
+    # flush of 50,000 users took 390 s).
     "postgresql": text(
-        "SELECT user_key, session_id, last_seen_us, seq FROM stream_sessions "
-        "WHERE org_id = :org_id AND environment = :environment AND stream_id = :stream_id "
-        "AND user_key IN (SELECT json_array_elements_text(CAST(:keys AS json)))"
+        "SELECT s.user_key, s.session_id, s.last_seen_us, s.seq "
+        "FROM json_array_elements_text(CAST(:keys AS json)) AS k(user_key) "
+        "CROSS JOIN LATERAL (SELECT * FROM stream_sessions WHERE org_id = :org_id "
+        "AND environment = :environment AND stream_id = :stream_id "
+        "AND user_key = k.user_key LIMIT 1) AS s"
     ),
 }
 _SAVE = {
