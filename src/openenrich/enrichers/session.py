@@ -98,11 +98,11 @@ _sessions = table(StreamSession)
 class SessionState(NamedTuple):
     """The state of a batch's users, as Arrow columns: one entry per user (by `user_key`).
 
-    Columns rather than an object per user: a flush can touch 80,000 users, and an object
-    each is that many more for the garbage collector to track, and converting them in one
-    call holds the GIL for tens of milliseconds, which the event loop waits out. They are
-    converted to and from Python a chunk (`CHUNK`, on the loop) or a slice (`SLICE`, in
-    the flush thread) at a time."""
+    Columns rather than an object per user: a flush can touch 80,000 users, an object each
+    is that many more for the garbage collector to track, and converting them all in one
+    call holds the GIL (and so the event loop) for milliseconds. They are converted to and
+    from Python a chunk (`CHUNK`, on the loop) or a slice (`SLICE`, in the flush thread)
+    at a time."""
 
     user_keys: pa.Array  # string
     session_ids: pa.Array  # string
