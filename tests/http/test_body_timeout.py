@@ -95,16 +95,24 @@ def test_a_body_that_never_starts_is_a_408(live: LiveServer, tenants: Tenants) -
     assert orjson.loads(body) == {"error": MESSAGE}
 
 
-def test_a_slow_body_that_keeps_coming_is_read(live: LiveServer, tenants: Tenants) -> None:
+def test_a_slow_body_that_keeps_coming_is_read(settings: Settings, tenants: Tenants) -> None:
     # Silence is what times out, not a slow total: four pauses shorter than the timeout add
-    # up to more than it.
+    # up to more than it. The timeout is longer here than in the other tests so that a busy
+    # machine cannot stretch a pause past it (0.3 s of 0.5 s once did, in CI).
+    patient = 2.0
+    pause = patient * 0.3
     payload = orjson.dumps({"name": "uploaded over a slow link", "role": "read"})
     step = len(payload) // 4 + 1
     pieces = [payload[i : i + step] for i in range(0, len(payload), step)]
-    with socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock:
+    assert len(pieces) * pause > patient
+    slow = settings.model_copy(update={"body_read_timeout_seconds": patient})
+    with (
+        LiveServer(create_app(slow)) as live,
+        socket.create_connection(("127.0.0.1", live.port), timeout=GUARD) as sock,
+    ):
         sock.sendall(head("/api/auth/api-keys", tenants.key("acme"), len(payload)))
         for piece in pieces:
-            time.sleep(TIMEOUT * 0.6)
+            time.sleep(pause)
             sock.sendall(piece)
         status, _, body = read_response(sock)
     assert status == 201, body
