@@ -87,6 +87,11 @@ def clickstream(events: int, seed: int = 7, day: int = 0) -> list[list[dict[str,
     return batches
 
 
+def _lines(batch: list[dict[str, Any]]) -> bytes:
+    """A log record's payload as ingest writes it: one event per line."""
+    return b"\n".join(orjson.dumps(event) for event in batch)
+
+
 def main() -> None:
     # Per core: Arrow's compute keeps to one thread, as DuckDB's writer does.
     pa.set_cpu_count(1)
@@ -100,14 +105,14 @@ def main() -> None:
 
     print(f"building {args.events:,} clickstream events …", flush=True)
     batches = clickstream(args.events)
-    payloads = [(orjson.dumps(batch), len(batch)) for batch in batches]
+    payloads = [(_lines(batch), len(batch)) for batch in batches]
     size = sum(len(p) for p, _ in payloads)
     print(f"{size / 1e6:.0f} MB of JSON in {len(payloads):,} log records")
 
     pipeline = orjson.loads(args.pipeline) if args.pipeline else None
 
     def encoded(day: int) -> list[tuple[bytes, int]]:
-        return [(orjson.dumps(batch), len(batch)) for batch in clickstream(args.events, day=day)]
+        return [(_lines(batch), len(batch)) for batch in clickstream(args.events, day=day)]
 
     label_of = args.template or "pipeline"
 

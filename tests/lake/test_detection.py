@@ -17,9 +17,21 @@ from openenrich.lake.wal import Record, RecordHeader
 NOW_US = 1_765_000_000_000_000
 
 
-def record(events: list[Any], lsn: int = 1) -> Record:
+def record(events: list[Any], lsn: int = 1, *, array: bool = False) -> Record:
+    """A log record as ingest writes it (one event per line), or as a JSON array (dead
+    letters, and records of earlier versions)."""
     header = RecordHeader(lsn, "org", "live", "s", "data", NOW_US, len(events), 0, 0, 1)
-    return Record("node-a", header, orjson.dumps(events))
+    if array:
+        return Record("node-a", header, orjson.dumps(events))
+    return Record("node-a", header, b"\n".join(orjson.dumps(event) for event in events))
+
+
+# Which records of a run are arrays: none, all, or some (a log written across an upgrade).
+LAYOUTS = {
+    "lines": (False, False, False),
+    "arrays": (True, True, True),
+    "mixed": (True, False, True),
+}
 
 
 @pytest.fixture
@@ -49,10 +61,12 @@ CASES: dict[str, tuple[list[Any], str]] = {
 }
 
 
+@pytest.mark.parametrize("array", [False, True], ids=["lines", "array"])
 @pytest.mark.parametrize("case", CASES)
-def test_each_kind_of_value_gets_its_type(writer: ParquetWriter, case: str) -> None:
+def test_each_kind_of_value_gets_its_type(writer: ParquetWriter, case: str, array: bool) -> None:
     values, expected = CASES[case]
-    batch = writer.read([record([{"k": value, "n": i} for i, value in enumerate(values)])])
+    events = [{"k": value, "n": i} for i, value in enumerate(values)]
+    batch = writer.read([record(events, array=array)])
     assert batch.columns["k"] == expected
     assert batch.table.num_rows == len(values)
 
@@ -80,16 +94,21 @@ def test_what_does_not_fit_a_column(writer: ParquetWriter, tmp_path: Path) -> No
     ]
 
 
-def test_a_read_batch_is_what_a_plain_write_stores(writer: ParquetWriter, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_read_batch_is_what_a_plain_write_stores(
+    writer: ParquetWriter, tmp_path: Path, layout: str
+) -> None:
     """Processing reads events into Arrow (ids and ingest times built there); a stream
-    without processing has DuckDB write them. Both give the same rows."""
+    without processing has DuckDB write them. Both give the same rows, however the
+    records hold their events."""
     records = [
-        record([{"k": i, "s": f"v{i}"} for i in range(n)], lsn=lsn)
-        for lsn, n in ((3, 2), (9, 0), (12, 3))
+        record([{"k": i, "s": f"v{i}\n"} for i in range(n)], lsn=lsn, array=array)
+        for (lsn, n), array in zip(((3, 2), (9, 0), (12, 3)), LAYOUTS[layout], strict=True)
     ]
     read = writer.read(records)
     writer.write(records, tmp_path / "plain.parquet")
     assert read.table.equals(pq.read_table(tmp_path / "plain.parquet"))
+    assert read.table.column("s").to_pylist() == ["v0\n", "v1\n", "v0\n", "v1\n", "v2\n"]
     assert read.table.column("_event_id").to_pylist() == [
         "node-a-3-0",
         "node-a-3-1",

@@ -249,3 +249,51 @@ def test_the_deepest_event_admitted_lands_is_queried_and_dead_lettered(
     letters = client.get("/streams/strict_s/dlq", headers=bearer(key))
     assert letters.status_code == 200, letters.text
     assert letters.json()["events"][0]["original"] == {"deep": json.loads(deep)}
+
+
+def test_events_sent_across_lines_land_as_sent(settings: Settings, tenants: Tenants) -> None:
+    # The log keeps one event per line: the newlines a pretty-printed body has between an
+    # event's tokens must not split it, on either route, nor after strict validation has
+    # dropped an event.
+    key = tenants.key("acme")
+    pretty = json.dumps(
+        {"stream_id": "p", "data": [{"n": 1, "s": "a\nb"}, {"n": 2, "tags": ["x", "y"]}]},
+        indent=2,
+    ).encode()
+    envelopes = json.dumps(
+        [
+            {"timestamp": "2026-01-01T00:00:00Z", "source": "web", "event": {"n": 3}},
+            {"timestamp": "2026-01-01T00:00:01Z", "source": "web", "event": {"n": 4}},
+        ],
+        indent=2,
+    ).encode()
+    strict = json.dumps(
+        {"stream_id": "s", "data": [{"n": 5}, {"n": "five"}, {"n": 6}]}, indent=2
+    ).encode()
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as client:
+        for stream, extra in (
+            ("p", {}),
+            ("e", {}),
+            ("s", {"schema_mode": "strict", "fields": {"n": "int64"}}),
+        ):
+            created = client.post(
+                "/streams", headers=bearer(key), json={"stream_id": stream, **extra}
+            )
+            assert created.status_code == 201, created.text
+        assert b"\n" in pretty
+        assert b"\n" in envelopes
+        assert post(client, key, pretty).json()["accepted"] == 2
+        assert envelope(client, key, envelopes).status_code == 200
+        assert post(client, key, strict).json()["accepted"] == 2
+        for stream in ("p", "e", "s"):
+            flushed = client.post(f"/streams/{stream}/flush", headers=bearer(key))
+            assert flushed.status_code == 200, flushed.text
+        assert numbers(client, key) == [1, 2, 3, 4]
+        rows = client.post(
+            "/query", headers=bearer(key), json={"sql": "SELECT s, tags FROM p ORDER BY n"}
+        ).json()["rows"]
+        assert rows == [["a\nb", None], [None, '["x","y"]']]
+        strict_rows = client.post(
+            "/query", headers=bearer(key), json={"sql": "SELECT n FROM s ORDER BY n"}
+        ).json()["rows"]
+        assert strict_rows == [[5], [6]]

@@ -14,10 +14,11 @@ from pathlib import Path
 import duckdb
 
 from openenrich.lake.parquet import RESERVED, Column, detected_type
+from openenrich.lake.wal import payload_as_array
 
 
 def describe_events(payload: bytes, scratch: Path) -> list[Column] | None:
-    """The fields of `payload` (a JSON array of events, as in a log record) with the type
+    """The fields of `payload` (the events of a log record, see wal.py) with the type
     the writer would give them over these events alone and how many events have a value;
     None when DuckDB cannot read them as they are (the writer then normalises them, and
     the caller should not guess). Blocks: call it in a thread."""
@@ -31,7 +32,7 @@ def describe_events(payload: bytes, scratch: Path) -> list[Column] | None:
         }
     )
     try:
-        source.write_bytes(payload)
+        source.write_bytes(payload_as_array(payload))
         # The writer's detection options (parquet.py), over these events only.
         events = "read_json(?, format = 'array', maximum_depth = 2, sample_size = -1)"
         described = db.execute(f"DESCRIBE SELECT * FROM {events}", [str(source)]).fetchall()  # noqa: S608

@@ -10,9 +10,12 @@ LSN (log sequence number) of their first record:
     wal/0/0000000000004711.wal   <- the active segment, always kept
 
 A record is `[u32 length][u32 crc32][u16 header length][msgpack header][payload]`. The
-payload is a JSON array of events. A crash can leave a torn record at the end of the
-active segment: recovery stops at the first record whose length or checksum is wrong, and
-the process starts a fresh segment.
+payload is the events, one JSON object per line (NDJSON: ingest keeps no newline inside an
+event), or a JSON array of them (dead letters, and data written by earlier versions); its
+first byte tells which (`payload_is_array`, `payload_as_array`).
+
+A crash can leave a torn record at the end of the active segment: recovery stops at the
+first record whose length or checksum is wrong, and the process starts a fresh segment.
 
 Group commit: `append` queues a record and waits; one committer writes everything queued
 and fsyncs it once, in a worker thread. While one fsync runs, the next batch gathers, so
@@ -27,7 +30,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +68,26 @@ class RecordHeader:
 class Record:
     node: str
     header: RecordHeader
-    payload: bytes  # a JSON array of `count` events
+    payload: bytes  # `count` events, one per line, or as a JSON array
+
+
+def payload_is_array(payload: bytes) -> bool:
+    return payload[:1] == b"["
+
+
+def payload_as_array(payload: bytes) -> bytes:
+    """The events of a payload as one JSON array."""
+    if payload_is_array(payload):
+        return payload
+    return b"[" + payload.replace(b"\n", b",") + b"]"
+
+
+def payload_lines(events: Sequence[bytes | memoryview | msgspec.Raw], source: bytes) -> bytes:
+    """The payload of `events` (raw JSON objects cut from `source`): one per line. JSON
+    allows a newline only as whitespace between tokens, so a space stands in for it."""
+    if b"\n" not in source:  # compact JSON, what clients mostly send: nothing to replace
+        return b"\n".join(events)
+    return b"\n".join(bytes(event).replace(b"\n", b" ") for event in events)
 
 
 def encode_record(header: RecordHeader, payload: bytes) -> bytes:

@@ -23,6 +23,7 @@ from openenrich.errors import (
 )
 from openenrich.ids import isoformat
 from openenrich.lake.engine import BufferFull, FlushedFile, FlushFailed, LogUnavailable
+from openenrich.lake.wal import payload_lines
 from openenrich.streams.configuration import get_stream
 from openenrich.streams.fields import Rejection
 from openenrich.streams.parsing import Events, is_object, parse_envelopes, parse_ingest
@@ -109,7 +110,7 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
         raise RateLimited("Monthly event limit exceeded", headers={"Retry-After": str(retry_after)})
 
     rejected: list[tuple[msgspec.Raw, Rejection]] = []
-    valid_array, valid = events.array, total
+    valid_lines, valid = events.lines, total
     if config.schema_mode == "strict":
         assert config.validator is not None
         checked = events.array if events.checked is events.rows else _array(events.checked)
@@ -121,7 +122,7 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
                     keep.append(row)
                 else:
                     rejected.append((row, rejection))
-            valid_array, valid = _array(keep), len(keep)
+            valid_lines, valid = payload_lines(keep, events.array), len(keep)
     else:
         for index, row in enumerate(events.rows):
             if not is_object(row):
@@ -135,7 +136,7 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
             streams.engine.append(
                 *key,
                 "data",
-                valid_array,
+                valid_lines,
                 count=valid,
                 event_time=events.event_time,
                 schema_version=config.version,

@@ -15,6 +15,7 @@ import msgspec
 
 from openenrich.errors import BadRequest, InvalidRequest
 from openenrich.json_input import InvalidJSON, check
+from openenrich.lake.wal import payload_lines
 
 _FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
@@ -49,6 +50,7 @@ class Events:
     rows: list[msgspec.Raw]
     array: bytes  # the rows as one JSON array, as received when possible
     checked: list[msgspec.Raw]  # what strict validation checks, one per row
+    lines: bytes  # the rows one per line: what the log stores
     event_time: tuple[int, int] | None = None  # (min, max) Unix microseconds
 
 
@@ -72,7 +74,7 @@ def parse_ingest(body: bytes, max_depth: int) -> Events:
     rows = _ARRAY.decode(data)
     if not rows:
         raise BadRequest("data array is empty")
-    return Events(stream_id, rows, bytes(data), rows)
+    return Events(stream_id, rows, bytes(data), rows, payload_lines(rows, body))
 
 
 def _detail(message: str) -> InvalidRequest:
@@ -125,4 +127,5 @@ def parse_envelopes(body: bytes, stream_id: str, max_depth: int) -> Events:
             raise _detail("The 'metadata' field must be an object.")
         checked.append(event)
     array = b"[" + b",".join(bytes(envelope) for envelope in envelopes) + b"]"
-    return Events(stream_id, envelopes, array, checked, (min(times), max(times)))
+    lines = payload_lines(envelopes, body)
+    return Events(stream_id, envelopes, array, checked, lines, (min(times), max(times)))
