@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from openenrich.app import create_app
 from openenrich.config import Settings
+from openenrich.verify.report import REPORT_SCHEMA
+from openenrich.verify.tools import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,3 +43,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "'.[test]'" in test
     assert "pytest" in test
     assert test in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_verification_tools_and_report_schema_are_documented() -> None:
+    text = (ROOT / "docs" / "verification.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z_]+)` \| `([a-z_]+)` \| ([0-9.]+) \|", text, re.M))
+    assert rows == {(t.name, t.kind, str(t.price)) for t in REGISTRY.values()}
+    block = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+    assert json.loads(block) == REPORT_SCHEMA

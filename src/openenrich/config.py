@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(default=3000, ge=0)
     approval_timeout_seconds: float = Field(default=86_400.0, gt=0)
     approval_min_checks: int = Field(default=4, ge=1)
+    # The address clients reach this server at, for the links it hands out (report_url);
+    # http://host:port when unset.
+    public_url: str | None = None
+    verify_report_url_seconds: int = Field(default=3600, ge=10, le=7 * 86_400)
+    # An OpenSanctions "targets.simple.csv" list for sanctions_screening; none: not_found.
+    verify_sanctions_list: Path | None = None
     idempotency_ttl_hours: float = Field(default=48.0, ge=24)
     runs_create_per_minute: int = Field(default=60, ge=1)
     runs_reads_per_minute: int = Field(default=600, ge=1)

@@ -231,6 +231,14 @@ def test_setting_the_url_again_re_enables_a_disabled_forwarding(
         again = client.put("/streams/s", headers=headers, json={"webhook_url": receiver.url})
         assert again.status_code == 200
         got = receiver.wait_for(3)
-        log = client.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=headers).json()
+        # The receiver has the batch before the dispatcher writes down its answer.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            log = client.get(
+                f"/api/v1/webhooks/{endpoint['id']}/deliveries", headers=headers
+            ).json()
+            if "pending" not in {d["status"] for d in log}:
+                break
+            time.sleep(0.1)
     assert json.loads(got[2].body)["data"]["count"] == 4
     assert sorted(d["status"] for d in log) == ["dead", "delivered"]

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import re
 import time
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import httpx
+import jsonschema
 import pytest
+import sqlalchemy
 
 from helpers.tenants import Tenants, bearer
 from openenrich.config import Settings
+from openenrich.verify import links
+from openenrich.verify.report import REPORT_SCHEMA
 from verify.conftest import DILIGENCE, QUICKSTART, Runs, serve
 
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -60,21 +66,55 @@ def test_quickstart(runs: Runs) -> None:
 
     done = runs.until(run["id"], "completed")
     assert set(done) == RESOURCE_FIELDS
-    assert "PAN ABCDE1234F is well formed" in done["answer"]
+    # The answer: the verdict, why the PAN is not valid, and that the number is masked.
+    assert done["answer"].startswith("Rahul Sharma: not verified. ")
+    assert (
+        "PAN ABCDE1234F is not valid: its fourth character 'D' is not a holder type."
+        in done["answer"]
+    )
+    assert (
+        "The phone number +91 98xxxxxx10 is masked, so it could not be checked." in done["answer"]
+    )
+    report = done["report"]
+    jsonschema.validate(report, REPORT_SCHEMA)
+    assert report["verdict"] == "not_verified"
+    assert report["subject"] == {"name": "Rahul Sharma", "birth_date": None}
+    assert report["not_checked"] == [
+        {"kind": "phone", "input": "+91 98xxxxxx10", "reason": "masked"}
+    ]
+    assert [check["tool"] for check in report["checks"]] == ["pan_verification"]
+    assert report["checks"][0]["status"] == "failed"
+    # No sanctions list is configured: the screening says so, unbilled.
+    assert [(c["tool"], c["status"]) for c in report["cross_checks"]] == [
+        ("sanctions_screening", "not_found")
+    ]
     pan = next(call for call in done["tool_calls"] if call["name"] == "pan_verification")
     assert pan["id"].startswith("call_")
-    assert (pan["status"], pan["billed"], pan["credits"]) == ("success", True, 2)
+    assert (pan["status"], pan["billed"], pan["credits"]) == ("failed", False, 0)
     assert isinstance(pan["latency_ms"], int)
-    masked = next(call for call in done["tool_calls"] if call["name"] == "mobile_verification")
-    assert (masked["status"], masked["billed"], masked["credits"]) == ("failed", False, 0)
-    assert done["credits_used"] == 2
-    assert done["report"]["checks"][0]["tool"] == "pan_verification"
+    assert done["credits_used"] == sum(call["credits"] for call in done["tool_calls"]) == 0
     assert [step["type"] for step in done["steps"]] == ["tool_call", "tool_call", "report", "text"]
     assert done["plan"] is None
     assert done["error"] is None
     for field in ("created_at", "started_at", "completed_at"):
         assert ISO.fullmatch(done[field])
     assert done["metadata"] == {"order_id": "7841"}
+
+    # The report as a PDF, behind a signed link that a read mints afresh.
+    pdf = runs.client.get(local(done["report_url"]))
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert pdf.content.rstrip().endswith(b"%%EOF")
+    assert b"/Count 1" in pdf.content  # one page
+    again = runs.get(run["id"])["report_url"]
+    assert runs.client.get(local(again)).content == pdf.content
+
+
+def local(url: str) -> str:
+    """A report_url's path and query: the test server's port is not the configured one."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 def test_idempotency_keys(runs: Runs) -> None:
@@ -431,7 +471,7 @@ def test_credits(fast_settings: Settings, tenants: Tenants) -> None:
             "max_credits": 3,
         }
         first = runs.until(
-            runs.create({"message": "PAN ABCDE1234F and PAN AAAPZ1234C"}).json()["id"], "completed"
+            runs.create({"message": "PAN ABCPS1234K and PAN AAAPZ1234C"}).json()["id"], "completed"
         )
         assert first["credits_used"] == 4  # admitted with 3 left, ran past zero
         assert client.get("/api/v1/usage", headers=runs.headers).json() == {
@@ -506,3 +546,39 @@ def test_the_largest_offset_is_an_empty_page(runs: Runs) -> None:
     )
     assert response.status_code == 200, response.text
     assert response.json()["runs"] == []
+
+
+def test_a_report_link_that_is_altered_or_expired_is_refused(
+    fast_settings: Settings, tenants: Tenants
+) -> None:
+    with serve(fast_settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        runs = Runs(client, tenants.key("acme"))
+        created = runs.create(QUICKSTART, **{"Idempotency-Key": "pdf-links"})
+        done = runs.until(created.json()["id"], "completed")
+        url = local(done["report_url"])
+        assert client.get(url).status_code == 200
+        # The link is the credential: no key is needed, and none helps a bad link.
+        path, _, query = url.partition("?")
+        fields = dict(part.split("=", 1) for part in query.split("&"))
+        later = f"{path}?expires={int(fields['expires']) + 60}&signature={fields['signature']}"
+        forged = f"{path}?expires={fields['expires']}&signature={'0' * 64}"
+        for refused in (later, forged, path, f"{path}?expires=abc&signature=x"):
+            answer = client.get(refused, headers=runs.headers)
+            assert answer.status_code == 403, refused
+            assert answer.json()["error"]["code"] == "forbidden"
+        # Signed right but expired: minted from the run's own link an hour ago.
+        engine = sqlalchemy.create_engine(fast_settings.sync_database)
+        try:
+            with engine.connect() as connection:
+                link = connection.execute(
+                    sqlalchemy.text("SELECT report_link FROM runs WHERE id = :id"),
+                    {"id": done["id"]},
+                ).scalar_one()
+        finally:
+            engine.dispose()
+        stored = link if isinstance(link, dict) else json.loads(link)
+        expired = links.report_url(stored, done["id"], now=time.time() - 3600 - 60)
+        assert expired is not None
+        assert client.get(local(expired)).status_code == 403
+        # A run that is not there (or has no report yet): 404.
+        assert client.get(f"/api/v1/runs/run_nope/report.pdf?{query}").status_code == 404

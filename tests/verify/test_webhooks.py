@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -94,7 +95,14 @@ def test_a_receiver_failing_three_times_gets_the_fourth_signed_delivery(runs: Ru
     assert verified["id"] == last.headers["webhook-id"]
     assert verified["id"].startswith("evt_")
     assert set(verified) == {"id", "type", "created_at", "data"}
-    assert verified["data"] == runs.get(run["id"]) == done  # the full run resource
+    # The full run resource, with a report link minted for this delivery.
+    now = runs.get(run["id"])
+    assert {**verified["data"], "report_url": None} == {**now, "report_url": None}
+    assert {**now, "report_url": None} == {**done, "report_url": None}
+    delivered = urlsplit(verified["data"]["report_url"])
+    pdf = runs.client.get(f"{delivered.path}?{delivered.query}")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")
     assert last.headers["webhook-signature"].startswith("v1,")
     with pytest.raises(WebhookVerificationError):
         Webhook(str(hook["secret"])).verify(last.body + b" ", last.headers)

@@ -9,6 +9,9 @@ retry skips what was done and bills nothing twice.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +27,16 @@ from openenrich.email.pool import SmtpPool
 from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs.worker import JobContext
 from openenrich.json_output import json_values
-from openenrich.verify import queries, service
+from openenrich.verify import links, queries, service
 from openenrich.verify.identifiers import Found, find
+from openenrich.verify.pdf import pdf_path, render_pdf, write_pdf
+from openenrich.verify.report import (
+    CheckOutcome,
+    NotCheckable,
+    answer_sentences,
+    build_report,
+)
+from openenrich.verify.subject import Subject, subject_of
 from openenrich.verify.tools import REGISTRY, Tool, ToolEnv, ToolResult
 from openenrich.verify.workflows import WorkflowSpec
 from openenrich.webhooks import service as webhooks
@@ -34,11 +45,14 @@ RunExecutor = Callable[[JobContext], Awaitable[None]]
 DONE = ("success", "failed", "not_found")
 
 
-def plan_checks(workflow: WorkflowSpec | None, identifiers: list[Found]) -> list[dict[str, str]]:
+Task = dict[str, Any]  # {"tool", "kind", "value", "arguments"?}: kept in the job's state
+
+
+def plan_checks(workflow: WorkflowSpec | None, identifiers: list[Found]) -> list[Task]:
     """One task per (check, identifier of its kind). Without a workflow, every tool that
     can check a found identifier."""
     names = workflow.checks if workflow else tuple(REGISTRY)
-    tasks = []
+    tasks: list[Task] = []
     for name in names:
         tool = REGISTRY.get(name)
         if tool is None:
@@ -49,21 +63,47 @@ def plan_checks(workflow: WorkflowSpec | None, identifiers: list[Found]) -> list
     return tasks
 
 
-def describe(tasks: list[dict[str, str]]) -> dict[str, Any]:
+# An email's local part that reads as a person's name: two or more words of letters.
+_NAME_LIKE = re.compile(r"^[^\W\d_]{2,}(?:[._-][^\W\d_]{2,})+$")
+
+
+def plan_cross_checks(subject: Subject, identifiers: list[Found]) -> list[Task]:
+    """Checks that tie the request together, after the identifiers' own: the subject's name
+    against the names its identifiers carry (an email such as rahul.sharma@…), and the
+    subject against the sanctions list."""
+    if subject.name is None:
+        return []
+    tasks: list[Task] = []
+    for found in identifiers:
+        local = found.value.partition("@")[0] if found.kind == "email" else ""
+        if local and _NAME_LIKE.match(local):
+            against = " ".join(part.capitalize() for part in re.split(r"[._-]", local))
+            tasks.append(
+                {
+                    "tool": "name_match",
+                    "kind": "name",
+                    "value": subject.name,
+                    "arguments": {"against": against, "source": f"email {found.value}"},
+                }
+            )
+    if "sanctions_screening" in REGISTRY:
+        arguments = {"birth_date": subject.birth_date} if subject.birth_date else {}
+        tasks.append(
+            {
+                "tool": "sanctions_screening",
+                "kind": "name",
+                "value": subject.name,
+                "arguments": arguments,
+            }
+        )
+    return tasks
+
+
+def describe(tasks: list[Task]) -> dict[str, Any]:
     return {
         "summary": f"{len(tasks)} checks: " + ", ".join(sorted({t["tool"] for t in tasks})),
         "tasks": [{"goal": f"Run {t['tool']} on {t['value']}", "tool": t["tool"]} for t in tasks],
     }
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """A finished check, for the report."""
-
-    id: str
-    name: str
-    status: str
-    output: dict[str, Any] | None
 
 
 async def execute_run(ctx: JobContext) -> None:
@@ -77,21 +117,28 @@ async def execute_run(ctx: JobContext) -> None:
             )
         ).all()
         await ctx.ensure_running(session)
-        tasks: list[dict[str, str]] | None = ctx.state.get("tasks")
+        tasks: list[Task] | None = ctx.state.get("tasks")
         if tasks is None:
             workflow = (
                 await service.find_workflow(session, ctx.tenant, run.workflow)
                 if run.workflow
                 else None
             )
-            identifiers = find(run.message)
-            if not identifiers:  # a follow-up in a thread works on what was said before
-                for previous in reversed(earlier):
-                    identifiers = find(previous.message)
-                    if identifiers:
-                        break
-            tasks = plan_checks(workflow, identifiers)
-            await ctx.save_state(session, tasks=tasks)
+            identifiers, subject = _read_request(run.message, earlier)
+            checkable = [found for found in identifiers if not found.masked]
+            tasks = plan_checks(workflow, checkable) + plan_cross_checks(subject, checkable)
+            unchecked = [
+                {"kind": found.kind, "value": found.value, "reason": "masked"}
+                for found in identifiers
+                if found.masked
+            ]
+            await ctx.save_state(
+                session,
+                tasks=tasks,
+                subject=dataclasses.asdict(subject),
+                unchecked=unchecked,
+                emphasis=list(workflow.emphasis) if workflow else [],
+            )
             await ctx.progress(session, 0, len(tasks))
             if len(tasks) >= settings.approval_min_checks and not run.auto_approve:
                 plan = describe(tasks)
@@ -112,64 +159,104 @@ async def execute_run(ctx: JobContext) -> None:
         # Each check starts in the transaction that ended the step before it (this one, or
         # the previous check's), and the last check's result goes with the report: one
         # commit per check, not two, fsyncs included.
-        results: list[Checked] = []
-        if not tasks:
-            await _finish(ctx, session, run, tasks, results, earlier)
-            return
-        upcoming: Upcoming | None = await _begin(ctx, session, run.id, 0, tasks)
+        results: list[CheckOutcome] = []
+        upcoming = await _begin(ctx, session, run.id, 0, tasks) if tasks else None
 
     assert ctx.http is not None, "the worker gives jobs an HTTP client"
     assert ctx.parts is not None, "the worker gives jobs the process's parts"
     env = ToolEnv(http=ctx.http, settings=settings, smtp=ctx.parts.get(SmtpPool))
+    if upcoming is None:  # nothing to check: the report says so
+        nothing = await _final(ctx, run, results, earlier)
+        async with ctx.transaction() as session:
+            await ctx.ensure_running(session)
+            await _finish(ctx, session, run, nothing)
     while upcoming is not None:
-        result = await _run_tool(upcoming, env)
+        outcome = await _run_tool(upcoming, env)
+        last = upcoming.index + 1 == len(tasks)
+        # The report and its PDF are made before the last transaction opens: rendering
+        # takes a tenth of a second, which no database lock should wait for.
+        final = (
+            await _final(ctx, run, [*results, _checked(upcoming, outcome)], earlier)
+            if last
+            else None
+        )
         async with ctx.transaction() as session:
             await ctx.ensure_running(session)  # cancelled meanwhile: the result is dropped
-            results.append(await _record(ctx, session, run.id, upcoming, result, len(tasks)))
-            index = upcoming.index + 1
-            if index < len(tasks):
-                upcoming = await _begin(ctx, session, run.id, index, tasks)
+            results.append(await _record(ctx, session, run.id, upcoming, outcome, len(tasks)))
+            if final is None:
+                upcoming = await _begin(ctx, session, run.id, upcoming.index + 1, tasks)
             else:
                 upcoming = None
-                await _finish(ctx, session, run, tasks, results, earlier)
+                await _finish(ctx, session, run, final)
 
 
-async def _finish(
-    ctx: JobContext,
-    session: AsyncSession,
-    run: Any,
-    tasks: list[dict[str, str]],
-    results: list[Checked],
-    earlier: Sequence[Any],
-) -> None:
-    passed = sum(1 for call in results if call.status == "success")
-    closing = (
-        f"{passed} of {len(results)} checks passed."
-        if results
-        else "No identifiers to verify were found in the request."
-    )
-    report = {
-        "summary": closing,
-        "workflow": run.workflow,
-        "thread_id": run.thread_id,
-        "checks": [
+def _read_request(message: str, earlier: Sequence[Any]) -> tuple[list[Found], Subject]:
+    """The identifiers and subject of a request; a follow-up in a thread ("Also check his
+    employment history") works on what was said before."""
+    identifiers = find(message)
+    subject = subject_of(message, [found.value for found in identifiers])
+    for previous in reversed(earlier):
+        if identifiers and subject.name:
+            break
+        before = find(previous.message)
+        if not identifiers:
+            identifiers = before
+        if subject.name is None:
+            subject = subject_of(previous.message, [found.value for found in before])
+    return identifiers, subject
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """What a finished run writes: its report, its answer a sentence at a time, and what its
+    report_url is minted from (the PDF is on disk already)."""
+
+    report: dict[str, Any]
+    sentences: list[str]
+    link: dict[str, Any]
+
+
+async def _final(
+    ctx: JobContext, run: Any, results: list[CheckOutcome], earlier: Sequence[Any]
+) -> Final:
+    subject = Subject(**ctx.state.get("subject", {"name": None, "birth_date": None}))
+    unchecked = [NotCheckable(**item) for item in ctx.state.get("unchecked", [])]
+    report = build_report(
+        subject=subject,
+        workflow=run.workflow,
+        thread_id=run.thread_id,
+        checks=results,
+        unchecked=unchecked,
+        earlier=[
             {
-                "call_id": call.id,
-                "tool": call.name,
-                "input": task["value"],
-                "status": call.status,
-                "result": call.output,
+                "run_id": previous.id,
+                "answer": previous.answer,
+                "verdict": (previous.report or {}).get("verdict"),
             }
-            for task, call in zip(tasks, results, strict=True)
+            for previous in earlier
         ],
-        "earlier_runs": [
-            {"run_id": previous.id, "answer": previous.answer} for previous in earlier
-        ],
-        "generated_at": isoformat(utcnow()),
-    }
-    await session.execute(queries.SET_REPORT, {"run_id": run.id, "text": closing, "report": report})
+        emphasis=ctx.state.get("emphasis", []),
+        generated_at=isoformat(utcnow()),
+    )
+    content = await asyncio.to_thread(
+        render_pdf, report, run_id=run.id, created_at=isoformat(run.created_at)
+    )
+    path = pdf_path(ctx.settings.data_dir, ctx.tenant.org_id, run.id)
+    await asyncio.to_thread(write_pdf, path, content)
+    sentences = answer_sentences(subject, report["verdict"], results, unchecked)
+    return Final(report, sentences, links.new_link(ctx.settings))
+
+
+async def _finish(ctx: JobContext, session: AsyncSession, run: Any, final: Final) -> None:
+    answer = " ".join(final.sentences)
+    await session.execute(
+        queries.SET_REPORT,
+        {"run_id": run.id, "text": answer, "report": final.report, "link": final.link},
+    )
     await ctx.emit_all(
-        [("answer.delta", {"text": closing}), ("run.report", {"report": report})], session
+        [("answer.delta", {"text": sentence}) for sentence in final.sentences]
+        + [("run.report", {"report": final.report})],
+        session,
     )
     if await ctx.finish(session, "completed"):
         await service.announce_end(session, ctx.hub, ctx.tenant, ctx.job_id)
@@ -181,13 +268,13 @@ class Upcoming:
 
     index: int
     tool: Tool
-    value: str
+    task: Task
     call_id: str
-    done: Checked | None  # finished before this attempt: not run, not billed again
+    done: CheckOutcome | None  # finished before this attempt: not run, not billed again
 
 
 async def _begin(
-    ctx: JobContext, session: AsyncSession, run_id: str, index: int, tasks: list[dict[str, str]]
+    ctx: JobContext, session: AsyncSession, run_id: str, index: int, tasks: list[Task]
 ) -> Upcoming:
     """Start check `index`: its call row (keyed by run and step) and its `tool_call` started
     event. A check finished in an earlier attempt comes back as done instead."""
@@ -198,8 +285,8 @@ async def _begin(
         await session.execute(queries.CALL_AT_STEP, {"run_id": run_id, "step": step})
     ).one_or_none()
     if found is not None and found.status in DONE:
-        done = Checked(found.id, found.name, found.status, found.output)
-        return Upcoming(index, tool, task["value"], found.id, done)
+        done = _outcome(found.id, task, found.status, found.summary or "", found.output)
+        return Upcoming(index, tool, task, found.id, done)
     if found is None:
         call_id = new_id("call")
         await session.execute(
@@ -211,7 +298,7 @@ async def _begin(
                 "run_id": run_id,
                 "step": step,
                 "name": tool.name,
-                "arguments": {"value": task["value"]},
+                "arguments": {"value": task["value"], **task.get("arguments", {})},
                 "status": "started",
                 "billed": False,
                 "credits": Decimal(0),
@@ -221,19 +308,37 @@ async def _begin(
     else:
         call_id = found.id
     await ctx.emit("tool_call", {"id": call_id, "name": tool.name, "status": "started"}, session)
-    return Upcoming(index, tool, task["value"], call_id, None)
+    return Upcoming(index, tool, task, call_id, None)
+
+
+def _outcome(
+    call_id: str, task: Task, status: str, summary: str, output: dict[str, Any] | None
+) -> CheckOutcome:
+    return CheckOutcome(
+        call_id, task["tool"], task["kind"], task["value"], status, summary, output or {}
+    )
 
 
 async def _run_tool(upcoming: Upcoming, env: ToolEnv) -> tuple[ToolResult, int] | None:
     if upcoming.done is not None:
         return None
     started = time.perf_counter()
+    env = dataclasses.replace(env, arguments=upcoming.task.get("arguments", {}))
     try:
-        result = await upcoming.tool.run(upcoming.value, env)
+        result = await upcoming.tool.run(upcoming.task["value"], env)
     except Exception as error:  # a tool's own failure is the check's outcome, not the run's
         name = upcoming.tool.name
         result = ToolResult("failed", f"{name} could not run: {type(error).__name__}.", {})
     return result, round((time.perf_counter() - started) * 1000)
+
+
+def _checked(upcoming: Upcoming, outcome: tuple[ToolResult, int] | None) -> CheckOutcome:
+    """The check as the report sees it, before (or without) its row being written."""
+    if outcome is None:
+        assert upcoming.done is not None
+        return upcoming.done
+    result = outcome[0]
+    return _outcome(upcoming.call_id, upcoming.task, result.status, result.summary, result.output)
 
 
 async def _record(
@@ -243,7 +348,7 @@ async def _record(
     upcoming: Upcoming,
     outcome: tuple[ToolResult, int] | None,
     total: int,
-) -> Checked:
+) -> CheckOutcome:
     """Write a check's result, bill it, and tell the listeners."""
     if outcome is None:
         assert upcoming.done is not None
@@ -257,6 +362,7 @@ async def _record(
             "call_id": call_id,
             "set_status": result.status,
             "set_output": result.output,
+            "set_summary": result.summary,
             "set_latency_ms": latency,
             "set_billed": billed,
             "set_credits": tool.price if billed else Decimal(0),
@@ -280,7 +386,7 @@ async def _record(
         session,
     )
     await ctx.progress(session, upcoming.index + 1, total)
-    return Checked(call_id, tool.name, result.status, result.output)
+    return _outcome(call_id, upcoming.task, result.status, result.summary, result.output)
 
 
 async def _announce_parked(ctx: JobContext, session: AsyncSession) -> None:

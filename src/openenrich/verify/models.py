@@ -37,6 +37,8 @@ class Run(TenantMixin, Base):
     auto_approve: Mapped[bool] = mapped_column(Boolean, default=False)
     answer: Mapped[str | None] = mapped_column(Text)
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # {"base", "token", "seconds"}: what each read mints the signed report_url from (links.py)
+    report_link: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -55,6 +57,7 @@ class ToolCall(TenantMixin, Base):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(12))  # started, success, failed, not_found
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    summary: Mapped[str | None] = mapped_column(Text)  # the check's sentence for the answer
     billed: Mapped[bool] = mapped_column(Boolean, default=False)
     credits: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
     latency_ms: Mapped[int | None] = mapped_column(Integer)

@@ -36,6 +36,7 @@ RUN = (
         _runs.c.metadata.label("metadata_"),
         _runs.c.answer,
         _runs.c.report,
+        _runs.c.report_link,
         _runs.c.plan,
         _runs.c.created_at,
         _jobs.c.status,
@@ -108,14 +109,14 @@ TO_EXECUTE = select(
 ).where(_runs.c.id == bindparam("run_id"))
 
 EARLIER_IN_THREAD = (
-    select(_runs.c.id, _runs.c.message, _runs.c.answer)
+    select(_runs.c.id, _runs.c.message, _runs.c.answer, _runs.c.report)
     .where(_runs.c.thread_id == bindparam("thread_id"), _runs.c.created_at < bindparam("before"))
     .order_by(_runs.c.created_at)
 )
 
-CALL_AT_STEP = select(_calls.c.id, _calls.c.name, _calls.c.status, _calls.c.output).where(
-    _calls.c.run_id == bindparam("run_id"), _calls.c.step == bindparam("step")
-)
+CALL_AT_STEP = select(
+    _calls.c.id, _calls.c.name, _calls.c.status, _calls.c.output, _calls.c.summary
+).where(_calls.c.run_id == bindparam("run_id"), _calls.c.step == bindparam("step"))
 
 INSERT_CALL = _calls.insert()
 
@@ -125,6 +126,7 @@ FINISH_CALL = (
     .values(
         status=bindparam("set_status"),
         output=bindparam("set_output"),
+        summary=bindparam("set_summary"),
         latency_ms=bindparam("set_latency_ms"),
         billed=bindparam("set_billed"),
         credits=bindparam("set_credits"),
@@ -140,4 +142,14 @@ ADD_TO_ANSWER = (
 
 SET_PLAN = _runs.update().where(_runs.c.id == bindparam("run_id")).values(plan=bindparam("plan"))
 
-SET_REPORT = ADD_TO_ANSWER.values(report=bindparam("report"))
+# The final answer replaces the running narration.
+SET_REPORT = (
+    _runs.update()
+    .where(_runs.c.id == bindparam("run_id"))
+    .values(answer=bindparam("text"), report=bindparam("report"), report_link=bindparam("link"))
+)
+
+# The signed download's lookup: by id alone, the link being the credential.
+REPORT_FOR_DOWNLOAD = select(
+    _runs.c.id, _runs.c.org_id, _runs.c.report, _runs.c.report_link, _runs.c.created_at
+).where(_runs.c.id == bindparam("run_id"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from starlette.responses import StreamingResponse
+from starlette.responses import FileResponse, StreamingResponse
 
 from openenrich.config import Settings
 from openenrich.errors import InvalidRequest
@@ -131,6 +131,30 @@ async def run_events(
     run_id: str, request: Request, principal: Caller, after: ResumeAfter
 ) -> Response:
     return await feeds_of(request).events(service.RUNS, principal.tenant, run_id, after)
+
+
+@router.get(
+    "/runs/{run_id}/report.pdf",
+    summary="The run's report as a PDF (the signed link report_url gives; no key needed)",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def report_pdf(
+    run_id: str,
+    request: Request,
+    session: DbSession,
+    expires: Annotated[str, Query(max_length=20)] = "",
+    signature: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    path = await service.report_pdf(
+        session, settings_of(request).data_dir, run_id, expires, signature
+    )
+    return FileResponse(
+        path,
+        media_type="application/pdf",
+        filename=f"{run_id}.pdf",
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 @router.post(

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from openenrich.json_output import Number, Payload, Timestamp
+from openenrich.verify.report import REPORT_SCHEMA
 
 
 class CreateRun(BaseModel):
@@ -93,8 +94,12 @@ class RunOut(BaseModel):
     input: RunInput
     answer: str | None
     steps: list[Step]
-    report: Payload
-    report_url: None
+    report: Annotated[Payload, WithJsonSchema(REPORT_SCHEMA)] = Field(
+        description="The structured report, when completed (docs/verification.md)"
+    )
+    report_url: str | None = Field(
+        description="A signed link to the report as a PDF, minted afresh on every read"
+    )
     plan: Payload = Field(description="Shown while the run requires approval")
     error: Payload
     credits_used: Number = Field(description="What the run's billed checks cost")

@@ -4,9 +4,11 @@ the job facility (`jobs.idempotency`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.billing import service as billing
 from openenrich.db import Database, table
-from openenrich.errors import Conflict, InvalidRequest, NotFound, RateLimited
-from openenrich.ids import new_id, utcnow
+from openenrich.errors import Conflict, Forbidden, InvalidRequest, NotFound, RateLimited
+from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs import service as jobs
 from openenrich.jobs.idempotency import Created, Idempotency, create_once
 from openenrich.jobs.models import TERMINAL, Job
@@ -25,11 +27,13 @@ from openenrich.jobs.view import JobView
 from openenrich.json_output import json_values
 from openenrich.tenancy.ratelimit import RateLimiter
 from openenrich.tenancy.tenant import Principal, Tenant
-from openenrich.verify import queries
+from openenrich.verify import links, queries
 from openenrich.verify.models import Run, Thread, Workflow
+from openenrich.verify.pdf import pdf_path, render_pdf, write_pdf
 from openenrich.verify.schemas import RunOut, ThreadRuns, Usage, WorkflowOut
 from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
 from openenrich.webhooks import service as webhooks
+from openenrich.webhooks.refresh import register_refresher
 
 RUN_KIND = "verify.run"
 METADATA_LIMIT = 2048
@@ -67,7 +71,7 @@ def render(run: Any, calls: Sequence[Any]) -> RunOut:
             "answer": run.answer,
             "steps": steps,
             "report": run.report,
-            "report_url": None,
+            "report_url": links.report_url(run.report_link, run.id),
             "plan": run.plan if status == "requires_approval" else None,
             "error": run.error,
             "credits_used": credits_used,
@@ -153,7 +157,11 @@ async def announce_end(session: AsyncSession, hub: JobHub, tenant: Tenant, run_i
         hub,
         run_id,
         "run.completed",
-        {"status": body["status"], "credits_used": body["credits_used"], "report_url": None},
+        {
+            "status": body["status"],
+            "credits_used": body["credits_used"],
+            "report_url": body["report_url"],
+        },
     )
     await webhooks.enqueue(session, hub, tenant, f"run.{body['status']}", body)
 
@@ -440,3 +448,38 @@ async def usage(session: AsyncSession, principal: Principal) -> Usage:
         credits_remaining=current.remaining,
         max_credits=current.maximum,
     )
+
+
+# -- the report as a PDF -----------------------------------------------------------------------
+
+
+async def report_pdf(
+    session: AsyncSession, data_dir: Path, run_id: str, expires: str, signature: str
+) -> Path:
+    """The PDF a signed report_url names: 404 for a run without a report, 403 for a link
+    that is altered or expired. Made again from the stored report when its file is gone
+    (another server's data folder, a cleared disk): the same report gives the same PDF."""
+    run = (await session.execute(queries.REPORT_FOR_DOWNLOAD, {"run_id": run_id})).one_or_none()
+    if run is None or run.report is None:
+        raise NotFound("Run not found, or it has no report yet", run_id=run_id)
+    if not links.is_valid(run.report_link, run.id, expires, signature):
+        raise Forbidden("This report link is invalid or has expired: read the run for a new one")
+    path = pdf_path(data_dir, run.org_id, run.id)
+    if not path.is_file():
+        content = await asyncio.to_thread(
+            render_pdf, run.report, run_id=run.id, created_at=isoformat(run.created_at)
+        )
+        await asyncio.to_thread(write_pdf, path, content)
+    return path
+
+
+async def fresh_report_url(session: AsyncSession, payload: dict[str, Any]) -> dict[str, Any]:
+    """A run event's payload with its report_url minted now (webhooks/refresh.py)."""
+    data = payload.get("data")
+    if not isinstance(data, dict) or not data.get("report_url") or not data.get("id"):
+        return payload
+    link = await session.scalar(select(Run.report_link).where(Run.id == data["id"]))
+    return {**payload, "data": {**data, "report_url": links.report_url(link, data["id"])}}
+
+
+register_refresher("run.", fresh_report_url)

@@ -25,6 +25,7 @@ class WorkflowSpec:
     scope: str = "built-in"
     is_active: bool = True
     content: str = ""
+    emphasis: tuple[str, ...] = ()  # what the report must bring forward
 
 
 def _builtin(slug: str, description: str, *checks: str) -> WorkflowSpec:

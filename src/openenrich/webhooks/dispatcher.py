@@ -36,6 +36,7 @@ from openenrich.web.client import guarded_client
 from openenrich.web.guard import UnsafeURL
 from openenrich.webhooks import signing
 from openenrich.webhooks.models import WebhookDelivery, WebhookEndpoint
+from openenrich.webhooks.refresh import refreshed
 from openenrich.webhooks.service import OUTBOX
 
 logger = logging.getLogger("openenrich.webhooks")
@@ -137,9 +138,10 @@ class Dispatcher:
                 endpoint = (
                     await session.get(WebhookEndpoint, delivery.endpoint_id) if delivery else None
                 )
-            if delivery is None or endpoint is None:
-                return
-            body = orjson.dumps(delivery.payload)
+                if delivery is None or endpoint is None:
+                    return
+                payload = await refreshed(session, delivery.event_type, delivery.payload)
+            body = orjson.dumps(payload)
             headers = signing.headers(endpoint.secret, delivery.event_id, int(time.time()), body)
             status: int | None = None
             error: str | None = None
