@@ -4,8 +4,10 @@
                                    [--database-url postgresql://…]
 
 Each client (its own key: the reference's limits are per key) creates runs one after
-another. A run has one check, `website_check`, on a local page that answers after
-`--tool-ms`. The client follows the run until it is terminal, alternately (`--follow split`,
+another. A run names a person and a site: it checks the site (`website_check`, a local
+page that answers after `--tool-ms`), screens the person against the sample sanctions list
+(`sanctions_screening`), and ends with its report and the report's PDF, as every run
+does. The client follows the run until it is terminal, alternately (`--follow split`,
 as real clients use one or the other) by its event stream or by long-polling
 `GET /runs/{id}?wait=50`; `--follow both` does both for every run. Measured, against the run's `completed_at`
 (the server's clock; same machine):
@@ -25,6 +27,7 @@ from datetime import datetime
 import httpx
 
 from harness import BenchServer
+from openenrich.verify.sanctions import sample_list_path
 
 
 class SlowSite:
@@ -80,7 +83,7 @@ async def one_run(
     created = await client.post(
         "/api/v1/runs",
         headers=headers,
-        json={"message": f"Is {url} up?", "workflow": "social-profile-analysis"},
+        json={"message": f"Verify Asha Rao: is {url} up?", "workflow": "social-profile-analysis"},
     )
     out["create"].append(time.perf_counter() - started)
     created.raise_for_status()
@@ -203,6 +206,7 @@ def main() -> None:
         "OPENENRICH_ALLOW_PRIVATE_URLS": "true",
         "OPENENRICH_WORKER_CONCURRENCY": str(args.worker_concurrency),
         "OPENENRICH_WORKERS_IN_SERVE": "false" if args.workers else "true",
+        "OPENENRICH_VERIFY_SANCTIONS_LIST": str(sample_list_path()),
     }
     with BenchServer(database_url=args.database_url, env=env) as server:
         for _ in range(args.workers):

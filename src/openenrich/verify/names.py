@@ -18,14 +18,20 @@ proportion to how much of its token it changes, and every token left unpaired, o
 either side, lowers the score: a missing patronymic ("Viktor Kozlov" against "Viktor
 Petrovich Kozlov") costs a fifth, a missing word of a two-word company a third.
 
+Two adjacent tokens whose concatenation is a token of the other name count as that one
+token ("Abdul Rahman" and "Abdulrahman", "Xi Jin Ping" from 習近平 and "Xi Jinping"), and
+the Arabic article is joined to its word ("Al Farouq", "Al-Farouq", "الفاروق"). Arabic
+and Hebrew script leave short vowels out (محمد is "mhmd"), so with a name in them tokens
+are compared without vowels too: "mhmd" and "Mohammed" pair, as, less happily, do "mhmd"
+and "Ahmed".
+
 Why not rapidfuzz's token_set_ratio, the usual choice: it compares the tokens the two
 names share with each name and keeps the best, so when one name's tokens are a subset of
 the other's ("Acme" and "Holdings Acme"; "Mohammed" and "Mohammed Ali Khan") it scores
 100. For screening that is the worst failure: one common token makes every name that
-contains it a perfect match. token_sort_ratio has no subset pitfall, but it compares two
-strings, so it cannot credit an initial, and a compound ("Abdulrahman" against "Abdul
-Rahman") is handled here apart: two adjacent tokens whose concatenation is a token of
-the other name are one token.
+contains it a perfect match. token_sort_ratio has no subset pitfall, but it compares the
+sorted tokens as one string: it cannot credit an initial, and a token missing from the
+middle shifts every token after it against the other name.
 """
 
 from __future__ import annotations
@@ -133,6 +139,7 @@ LEGAL_FORMS = {
 }
 LEADING_LEGAL_FORMS = _words("ooo oao zao pao pjsc jsc ojsc cjsc tov pt")
 _LONGEST_FORM = max(len(form.split()) for form in LEGAL_FORMS)
+_LAST_WORDS = frozenset(form.split()[-1] for form in LEGAL_FORMS)
 
 # After anyascii the text is ASCII: letters and digits stay, apostrophes go ("O'Brien"
 # is "obrien"; anyascii writes the Arabic ayn as a backtick), the rest separates tokens.
@@ -140,10 +147,10 @@ _SEPARATORS = {
     code: (None if chr(code) in "'`" else " ") for code in range(128) if not chr(code).isalnum()
 }
 _MESSRS = re.compile(r"^\s*m\s*/\s*s\b\.?")  # "M/s Acme Traders", an Indian "Messrs"
-# Han and Hangul: a character is a syllable, romanised as a word of its own ("Kim Jong
-# Un"); anyascii would run them together ("XiJinPing").
 _VOWELLESS_SCRIPTS = frozenset({"ARABIC", "HEBREW", "SYRIAC"})
 _VOWELS = str.maketrans("", "", "aeiouwy")
+# Han and Hangul: a character is a syllable, romanised as a word of its own ("Kim Jong
+# Un"); anyascii would run them together ("XiJinPing").
 _SYLLABIC = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7a3]")
 
 
@@ -173,7 +180,9 @@ class NameMatch:
 def normalise(name: str) -> NormalisedName:
     """The tokens of `name`, with what was dropped that still tells something."""
     text, scripts = _to_ascii(name)
-    text = _MESSRS.sub(" ", text.lower())
+    text = text.casefold()
+    if "/" in text:
+        text = _MESSRS.sub(" ", text)
     tokens = [word for word in text.translate(_SEPARATORS).split() if word not in CONNECTIVES]
     tokens, legal_forms = _without_legal_forms(tokens)
     vowelless = bool(scripts & _VOWELLESS_SCRIPTS)
@@ -197,7 +206,7 @@ def match_normalised(a: NormalisedName, b: NormalisedName) -> NameMatch:
     transliterated = a.transliterated or b.transliterated
     if left == right:
         return NameMatch(100.0, "transliterated" if transliterated else "exact")
-    if sorted(left) == sorted(right):
+    if len(left) == len(right) and sorted(left) == sorted(right):
         return NameMatch(100.0, "transliterated" if transliterated else "token_sort")
     return _aligned(left, right, transliterated, a.vowelless or b.vowelless)
 
@@ -205,27 +214,29 @@ def match_normalised(a: NormalisedName, b: NormalisedName) -> NameMatch:
 def _aligned(
     left: tuple[str, ...], right: tuple[str, ...], transliterated: bool, vowelless: bool
 ) -> NameMatch:
+    """The greedy one-to-one alignment (the module's docstring says why); this runs for
+    every candidate of a screening, so it is written for speed."""
     pairs = []
     for i, x in enumerate(left):
         for j, y in enumerate(right):
-            similarity = token_similarity(x, y, vowelless=vowelless)
+            similarity = 1.0 if x == y else token_similarity(x, y, vowelless=vowelless)
             if similarity >= MIN_PAIR:
-                pairs.append((similarity, i, j))
-    pairs.sort(key=lambda pair: pair[0], reverse=True)
+                pairs.append((similarity, _weight(x) + _weight(y), i, j))
+    if not pairs:
+        return NameMatch(0.0, "none")
+    pairs.sort(reverse=True)  # most similar first; of as similar, the heavier pair
     used_left = used_right = 0  # bit sets of paired positions
     paired = 0.0
     initials = inexact = False
-    for similarity, i, j in pairs:
+    for similarity, weight, i, j in pairs:
         if used_left >> i & 1 or used_right >> j & 1:
             continue
         used_left |= 1 << i
         used_right |= 1 << j
-        paired += similarity * (_weight(left[i]) + _weight(right[j]))
+        paired += similarity * weight
         initials = initials or (len(left[i]) == 1) != (len(right[j]) == 1)
         inexact = inexact or similarity < 1.0
-    if not paired:
-        return NameMatch(0.0, "none")
-    total = sum(map(_weight, left)) + sum(map(_weight, right))
+    total = _total_weight(left) + _total_weight(right)
     score = round(100 * paired / total, 1)
     if transliterated:
         return NameMatch(score, "transliterated")
@@ -257,22 +268,27 @@ def _weight(token: str) -> float:
     return INITIAL_WEIGHT if len(token) == 1 else 1.0
 
 
+def _total_weight(tokens: tuple[str, ...]) -> float:
+    initials = sum(len(token) == 1 for token in tokens)
+    return len(tokens) - initials * (1 - INITIAL_WEIGHT)
+
+
 def _joined(tokens: tuple[str, ...], others: tuple[str, ...]) -> tuple[str, ...]:
     """`tokens` with each adjacent pair that is one token of `others` written as that
     token: "abdul rahman" against "abdulrahman", "xi jin ping" against "xi jinping"."""
-    if len(tokens) < 2 or not any(len(other) > 3 for other in others):
+    if len(tokens) < 2:
         return tokens
-    wanted = set(others)
     out: list[str] = []
     i = 0
-    while i < len(tokens):
-        if i + 1 < len(tokens) and tokens[i] + tokens[i + 1] in wanted:
-            out.append(tokens[i] + tokens[i + 1])
+    last = len(tokens) - 1
+    while i <= last:
+        if i < last and (pair := tokens[i] + tokens[i + 1]) in others:
+            out.append(pair)
             i += 2
         else:
             out.append(tokens[i])
             i += 1
-    return tuple(out)
+    return tuple(out) if len(out) < len(tokens) else tokens
 
 
 def _to_ascii(name: str) -> tuple[str, frozenset[str]]:
@@ -307,7 +323,7 @@ def _without_legal_forms(tokens: list[str]) -> tuple[list[str], tuple[str, ...]]
         found.append(LEGAL_FORMS.get(tokens[0], tokens[0]))
         tokens = tokens[1:]
     trailing: list[str] = []
-    while len(tokens) > 1:
+    while len(tokens) > 1 and tokens[-1] in _LAST_WORDS:
         for size in range(min(_LONGEST_FORM, len(tokens) - 1), 0, -1):
             form = LEGAL_FORMS.get(" ".join(tokens[-size:]))
             if form is not None:
@@ -322,7 +338,7 @@ def _without_legal_forms(tokens: list[str]) -> tuple[list[str], tuple[str, ...]]
 def _with_articles_joined(tokens: list[str]) -> list[str]:
     """The Arabic article is written joined ("Al-Farouq", "Alfarouq") or apart ("Al
     Farouq"), and Arabic script joins it ("الفاروق" is "lfrwq"): one token each time."""
-    if not ARTICLES.intersection(tokens[:-1]):
+    if len(tokens) < 2 or ARTICLES.isdisjoint(tokens[:-1]):
         return tokens
     out: list[str] = []
     for token in tokens:

@@ -5,24 +5,27 @@ aliases, birth_date, countries, addresses, identifiers, sanctions, phones, email
 dataset, first_seen, last_seen, last_change, the many-valued ones `;`-separated. Only
 id and name are required; the columns are found by their header.
 
-Screening is an indexed lookup, so a list of a million entries answers in milliseconds.
-Every name of an entry (the primary one and each alias) is normalised once, at load
-(`names.normalise`), and each of its tokens goes into an inverted index: token → the
-names that have it. Typos and other spellings are found through the vocabulary, not
-the postings: each distinct token is also filed under three keys, its consonant
-skeleton ("mohammed", "muhammad" → "mhmd"), its letters sorted ("shamra", "sharma" →
-"aahmrs", a transposition) and its letters without vowels, w and y (how Arabic script
-comes out of anyascii). A query token finds the tokens it shares a key with that are
-similar enough to pair in `names.match`, and the names that have any of them. A typo
-that defeats all three keys in one token is still found through the name's other
-tokens. Initials are not indexed: "R. Sharma" finds the Sharmas, then the initial sorts
-them.
+Screening is an indexed lookup, so a list of a million entries answers in milliseconds
+(bench/sanctions.py). Every name of an entry (the primary one and each alias) is
+normalised once, at load (`names.normalise`), and each of its tokens goes into an
+inverted index: token → the names that have it. Other spellings are found through the
+vocabulary, not the postings, so they cost memory per distinct token, not per name:
+each distinct token is also filed under its consonant skeleton ("mohammed", "muhammad"
+→ "mhmd"), its letters sorted ("shamra", "sharma" → "aahmrs": a transposition), its
+letters without vowels, w and y (how Arabic script comes out of anyascii) and, for a
+long token, its first four letters. A query token finds the tokens it shares a key
+with that are similar enough to pair in `names.match`, and the names that have any of
+them. A typo that defeats every key of a token (a consonant changed in a short one) is
+still found through the name's other tokens. Initials are not indexed: "R. Sharma"
+finds the Sharmas, and the initial picks among them.
 
-The names sharing the most query tokens are then scored with `names.match`, at most
-MAX_CANDIDATES of them. A query token with more than MAX_POSTINGS names (a "Mohammed"
-in a list of a million) is too common to find candidates with: the rarer tokens find
-them, and when every token is that common, the candidates are the names that have the
-two rarest of them. The scores are the name's, adjusted by what else was given:
+Candidates are the names sharing the most query tokens, at most MAX_CANDIDATES of them,
+each scored with `names.match`. A query token in more than MAX_POSTINGS names (a
+"Mohammed" in a list of a million) is too common to find candidates with: the rarer
+tokens find them and the common ones only rank what they found; when every token is
+that common, the candidates are the names with both of the two rarest. Among names
+sharing as many tokens, those with the query's initials and of its length come first.
+The scores are the name's, adjusted by what else was given:
 
 - birth date, when the entry has one: the same date at the precision both have (year,
   year-month or full date) adds BIRTH_DATE_AGREES and `birth_date` is a matched field;
@@ -148,16 +151,18 @@ class SanctionsList:
         self._countries.append(one(countries, countries))
         self._datasets.append(one(dataset, dataset))
         self._sanctions.append(one(sanctions, sanctions))
+        if not aliases:  # most entries: nothing to compare
+            only = normalise(name)
+            if only.tokens:
+                self._add_name(entry, name.strip(), only)
+            return
         seen: set[tuple[str, ...]] = set()
-        for text in (name, *aliases.split(";")) if aliases else (name,):
-            text = text.strip()
-            normalised = normalise(text) if text else None
-            if normalised is None or not normalised.tokens:
-                continue
+        for text in (name, *aliases.split(";")):
+            normalised = normalise(text)
             key = tuple(sorted(normalised.tokens))
-            if key not in seen:  # an alias that normalises as another name adds nothing
+            if key and key not in seen:  # an alias written as another name adds nothing
                 seen.add(key)
-                self._add_name(entry, text, normalised)
+                self._add_name(entry, text.strip(), normalised)
 
     def screen(
         self,
