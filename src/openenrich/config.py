@@ -6,6 +6,7 @@ Every field is documented in docs/configuration.md; a test keeps the two in step
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -93,6 +94,8 @@ class Settings(BaseSettings):
     verify_report_url_seconds: int = Field(default=3600, ge=10, le=7 * 86_400)
     # An OpenSanctions "targets.simple.csv" list for sanctions_screening; none: not_found.
     verify_sanctions_list: Path | None = None
+    # Credits per call of a tool, overriding the built-in price list (JSON: {"tool": 1.5}).
+    verify_prices: dict[str, Decimal] = Field(default_factory=dict)
     idempotency_ttl_hours: float = Field(default=48.0, ge=24)
     runs_create_per_minute: int = Field(default=60, ge=1)
     runs_reads_per_minute: int = Field(default=600, ge=1)

@@ -7,6 +7,7 @@ list is the synthetic sample shipped with OpenEnrich."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -121,3 +122,17 @@ def test_a_follow_up_in_a_thread_sees_the_first_runs_findings(runs: Runs) -> Non
     ]
     # The identifiers said before are checked again, by the follow-up's own checks.
     assert [c["input"] for c in report["checks"]] == ["ABCDE1234F"]
+
+
+def test_the_operator_sets_the_prices(fast_settings: Settings, tenants: Tenants) -> None:
+    prices = {"pan_verification": Decimal("3.5"), "sanctions_screening": Decimal(0)}
+    settings = fast_settings.model_copy(
+        update={"verify_sanctions_list": sample_list_path(), "verify_prices": prices}
+    )
+    with serve(settings) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+        run = finished(
+            Runs(client, tenants.key("acme")), {"message": "Verify Asha Rao, PAN ABCPR1234K"}
+        )
+    billed = {call["name"]: (call["billed"], call["credits"]) for call in run["tool_calls"]}
+    assert billed == {"pan_verification": (True, 3.5), "sanctions_screening": (True, 0)}
+    assert run["credits_used"] == 3.5

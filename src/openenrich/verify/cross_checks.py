@@ -18,7 +18,6 @@ from openenrich.verify.tools import ToolEnv, ToolResult, bad, ok, register
 @register(
     "name_match",
     kind="name",
-    price="0.2",
     description="Name match: the subject's name against a name an identifier carries "
     "(transliteration, initials, titles and legal forms allowed for), scored 0-100",
 )
@@ -43,7 +42,6 @@ async def check_name_match(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "sanctions_screening",
     kind="name",
-    price="1.0",
     description="Sanctions screening: the subject against the configured sanctions list "
     "(OpenSanctions targets.simple.csv format), candidates with scores and the fields "
     "that matched",

@@ -37,7 +37,7 @@ from openenrich.verify.report import (
     build_report,
 )
 from openenrich.verify.subject import Subject, subject_of
-from openenrich.verify.tools import REGISTRY, Tool, ToolEnv, ToolResult
+from openenrich.verify.tools import REGISTRY, Tool, ToolEnv, ToolResult, price_of
 from openenrich.verify.workflows import WorkflowSpec
 from openenrich.webhooks import service as webhooks
 
@@ -355,6 +355,7 @@ async def _record(
         return upcoming.done
     result, latency = outcome
     tool, call_id = upcoming.tool, upcoming.call_id
+    price = price_of(tool, ctx.settings)
     billed = result.status == "success" and not ctx.tenant.is_test
     await session.execute(
         queries.FINISH_CALL,
@@ -365,7 +366,7 @@ async def _record(
             "set_summary": result.summary,
             "set_latency_ms": latency,
             "set_billed": billed,
-            "set_credits": tool.price if billed else Decimal(0),
+            "set_credits": price if billed else Decimal(0),
         },
     )
     if billed:
@@ -374,7 +375,7 @@ async def _record(
             ctx.tenant,
             source_id=run_id,
             item_id=call_id,
-            credits=tool.price,
+            credits=price,
             description=tool.name,
         )
     await session.execute(queries.ADD_TO_ANSWER, {"run_id": run_id, "text": result.summary})

@@ -3,8 +3,12 @@
 A tool checks one kind of identifier and has a price in credits. Built-ins register the
 same way a plugin would:
 
-    @register("pan_verification", kind="pan", price="2.0", description="…")
+    @register("pan_verification", kind="pan", description="…")
     async def check_pan(value: str, env: ToolEnv) -> ToolResult: ...
+
+Prices are data, not code: the built-ins' are in `data/prices.json` (a plugin passes its
+own, `price="1.0"`), and the operator's `OPENENRICH_VERIFY_PRICES` overrides any of them
+(`price_of`).
 
 The built-ins here work offline on the identifier itself (formats, checksums, numbering
 plans, the bank directory bundled with schwifty), ask DNS, fetch a public web page, or ask
@@ -17,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import resources
 from types import ModuleType
 from typing import Any
 
@@ -84,14 +90,29 @@ class Tool:
 REGISTRY: dict[str, Tool] = {}
 
 
+_PRICES: dict[str, str] = json.loads(
+    (resources.files("openenrich.verify") / "data" / "prices.json").read_text()
+)
+
+
 def register(
-    name: str, *, kind: str, price: str, description: str
+    name: str, *, kind: str, description: str, price: str | None = None
 ) -> Callable[[ToolFunction], ToolFunction]:
+    """Add a tool to the registry; its price is `price`, else the built-ins' price list's."""
+    listed = price if price is not None else _PRICES.get(name)
+    if listed is None:
+        raise ValueError(f"tool {name} has no price: pass price= or list it in prices.json")
+
     def add(function: ToolFunction) -> ToolFunction:
-        REGISTRY[name] = Tool(name, kind, Decimal(price), description, function)
+        REGISTRY[name] = Tool(name, kind, Decimal(listed), description, function)
         return function
 
     return add
+
+
+def price_of(tool: Tool, settings: Settings) -> Decimal:
+    """What a call of `tool` costs on this server."""
+    return settings.verify_prices.get(tool.name, tool.price)
 
 
 def _reason(error: Exception) -> str:
@@ -114,7 +135,7 @@ def stdnum_check(
     <value> is not valid: <reason>."`. The decorated function answers for a valid number;
     what it raises from stdnum fails the check the same way.
 
-        @register("iban_verification", kind="iban", price="1.0", description="…")
+        @register("iban_verification", kind="iban", description="…")
         @stdnum_check(identifiers.validator("iban"), "IBAN")
         def check_iban(iban: str) -> ToolResult: ...
     """
@@ -192,9 +213,7 @@ PAN_HOLDERS = {
 }
 
 
-@register(
-    "pan_verification", kind="pan", price="2.0", description="Indian PAN: format and holder type"
-)
+@register("pan_verification", kind="pan", description="Indian PAN: format and holder type")
 async def check_pan(value: str, env: ToolEnv) -> ToolResult:
     """Five letters, four digits, a letter: the fourth letter the holder type, the fifth the
     initial of a person's surname (of the name, for other holders), the digits a serial
@@ -230,7 +249,6 @@ def pan_error(pan: str) -> str | None:
 @register(
     "aadhaar_verification",
     kind="aadhaar",
-    price="2.0",
     description="Aadhaar number: Verhoeff checksum",
 )
 @stdnum_check(identifiers.validator("aadhaar"), "Aadhaar")
@@ -243,7 +261,6 @@ def check_aadhaar(number: str) -> ToolResult:
 @register(
     "gstin_verification",
     kind="gstin",
-    price="1.5",
     description="Indian GSTIN: checksum, state, PAN",
 )
 @stdnum_check(identifiers.validator("gstin"), "GSTIN")
@@ -256,7 +273,7 @@ def check_gstin(gstin: str) -> ToolResult:
     )
 
 
-@register("uan_verification", kind="uan", price="1.5", description="Indian UAN (EPFO): format")
+@register("uan_verification", kind="uan", description="Indian UAN (EPFO): format")
 async def check_uan(value: str, env: ToolEnv) -> ToolResult:
     if not re.fullmatch(r"\d{12}", value):
         return bad(f"UAN {value} is not 12 digits.", valid=False)
@@ -306,7 +323,6 @@ RTO_STATES = {
 @register(
     "vehicle_rc_verification",
     kind="vehicle_rc",
-    price="1.5",
     description="Indian vehicle registration: format and state",
 )
 async def check_vehicle(value: str, env: ToolEnv) -> ToolResult:
@@ -326,7 +342,6 @@ async def check_vehicle(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "epic_verification",
     kind="epic",
-    price="1.5",
     description="Indian voter ID (EPIC): format only",
 )
 async def check_epic(value: str, env: ToolEnv) -> ToolResult:
@@ -370,7 +385,6 @@ _PHONE_DIRECTORIES: tuple[ModuleType, ModuleType] | None = None
 @register(
     "mobile_verification",
     kind="phone",
-    price="1.0",
     description="Phone number: numbering plan, line type, carrier",
 )
 async def check_phone(value: str, env: ToolEnv) -> ToolResult:
@@ -401,7 +415,6 @@ async def check_phone(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "email_verification",
     kind="email",
-    price="0.5",
     description="Email address: syntax, mail servers, lists, SMTP probe if enabled",
 )
 async def check_email(value: str, env: ToolEnv) -> ToolResult:
@@ -465,9 +478,7 @@ def email_result(verification: Verification) -> ToolResult:
     return ok(summary + ".", **output)
 
 
-@register(
-    "ein_verification", kind="ein", price="1.0", description="US EIN: format and issuing campus"
-)
+@register("ein_verification", kind="ein", description="US EIN: format and issuing campus")
 @stdnum_check(identifiers.validator("ein"), "EIN")
 def check_ein(ein: str) -> ToolResult:
     campus = stdnum_ein.get_campus(ein)  # an unknown prefix raises: not valid
@@ -479,7 +490,6 @@ def check_ein(ein: str) -> ToolResult:
 @register(
     "ssn_format",
     kind="ssn",
-    price="1.0",
     description="US SSN: format rules (area, group, serial)",
 )
 async def check_ssn(value: str, env: ToolEnv) -> ToolResult:
@@ -525,7 +535,6 @@ def ssn_error(digits: str) -> str | None:
 @register(
     "iban_verification",
     kind="iban",
-    price="1.0",
     description="IBAN: country format, checksum, bank and BIC",
 )
 @stdnum_check(identifiers.validator("iban"), "IBAN")
@@ -557,7 +566,6 @@ def iban_bank(iban: str) -> tuple[str | None, str | None]:
 @register(
     "bic_verification",
     kind="bic",
-    price="1.0",
     description="SWIFT/BIC: format, country and bank name",
 )
 async def check_bic(value: str, env: ToolEnv) -> ToolResult:
@@ -609,7 +617,6 @@ def bic_error(code: str) -> str | None:
 @register(
     "lei_verification",
     kind="lei",
-    price="1.0",
     description="LEI (ISO 17442): format and check digits",
 )
 async def check_lei(value: str, env: ToolEnv) -> ToolResult:
@@ -636,7 +643,6 @@ async def check_lei(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "vat_verification",
     kind="vat",
-    price="1.0",
     description="EU VAT number: country format and checksum",
 )
 @stdnum_check(identifiers.validator("vat"), "VAT number")
@@ -647,7 +653,6 @@ def check_vat(vat: str) -> ToolResult:
 @register(
     "emirates_id_verification",
     kind="emirates_id",
-    price="1.5",
     description="UAE Emirates ID: format and Luhn checksum",
 )
 async def check_emirates_id(value: str, env: ToolEnv) -> ToolResult:
@@ -691,7 +696,7 @@ async def fetch_page(http: httpx.AsyncClient, url: str) -> Page:
     return Page(response.status_code, title, response.url.host, elapsed)
 
 
-@register("website_check", kind="url", price="0.5", description="Website: reachable, status, title")
+@register("website_check", kind="url", description="Website: reachable, status, title")
 async def check_website(value: str, env: ToolEnv) -> ToolResult:
     try:
         page = await fetch_page(env.http, value)
@@ -721,7 +726,6 @@ async def check_website(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "domain_check",
     kind="domain",
-    price="1.0",
     description="Domain: DNS (address, MX, SPF, DMARC) and homepage",
 )
 async def check_domain(value: str, env: ToolEnv) -> ToolResult:
