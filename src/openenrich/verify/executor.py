@@ -132,15 +132,27 @@ async def execute_run(ctx: JobContext) -> None:
                 for found in identifiers
                 if found.masked
             ]
+            # A required check with nothing to check: the report says what was not given.
+            planned = {task["tool"] for task in tasks}
+            unchecked += [
+                {"kind": REGISTRY[name].kind, "value": "", "reason": "not given"}
+                for name in (workflow.required if workflow else ())
+                if name not in planned and name in REGISTRY
+            ]
+            ask_first = bool(tasks) and (
+                (workflow is not None and workflow.plan)
+                or len(tasks) >= settings.approval_min_checks
+            )
             await ctx.save_state(
                 session,
                 tasks=tasks,
                 subject=dataclasses.asdict(subject),
                 unchecked=unchecked,
                 emphasis=list(workflow.emphasis) if workflow else [],
+                ask_first=ask_first,
             )
             await ctx.progress(session, 0, len(tasks))
-            if len(tasks) >= settings.approval_min_checks and not run.auto_approve:
+            if ask_first and not run.auto_approve:
                 plan = describe(tasks)
                 await session.execute(queries.SET_PLAN, {"run_id": run.id, "plan": plan})
                 await ctx.emit("run.requires_approval", {"plan": plan}, session)
@@ -149,11 +161,7 @@ async def execute_run(ctx: JobContext) -> None:
                     until=utcnow() + approval_timeout,
                     then=lambda parked: _announce_parked(ctx, parked),
                 )
-        elif (
-            not ctx.state.get("approved")
-            and len(tasks) >= settings.approval_min_checks
-            and not run.auto_approve
-        ):
+        elif not ctx.state.get("approved") and _asks_first(ctx, tasks) and not run.auto_approve:
             # Retried before anyone approved: park again with the same plan.
             await ctx.park(session, until=utcnow() + approval_timeout)
         # Each check starts in the transaction that ended the step before it (this one, or
@@ -188,6 +196,16 @@ async def execute_run(ctx: JobContext) -> None:
             else:
                 upcoming = None
                 await _finish(ctx, session, run, final)
+
+
+def _asks_first(ctx: JobContext, tasks: list[Task]) -> bool:
+    """Whether the run's plan waits for approval (runs planned before workflows could ask
+    for it kept only their tasks)."""
+    asks: bool | None = ctx.state.get("ask_first")
+    if asks is None:
+        settings: Settings = ctx.settings
+        return len(tasks) >= settings.approval_min_checks
+    return asks
 
 
 def _read_request(message: str, earlier: Sequence[Any]) -> tuple[list[Found], Subject]:

@@ -131,9 +131,30 @@ def verdict_of(
     return "not_verified", reasons
 
 
+_KIND_NAMES = {
+    "phone": "phone number",
+    "pan": "PAN",
+    "ein": "EIN",
+    "ssn": "SSN",
+    "uan": "UAN",
+    "epic": "EPIC",
+    "gstin": "GSTIN",
+    "iban": "IBAN",
+    "bic": "BIC",
+    "lei": "LEI",
+    "vat": "VAT number",
+    "emirates_id": "Emirates ID",
+    "vehicle_rc": "vehicle registration",
+    "email": "e-mail address",
+    "url": "web address",
+}
+
+
 def _unchecked_sentence(item: NotCheckable) -> str:
-    label = {"phone": "The phone number"}.get(item.kind, f"The {item.kind}")
-    return f"{label} {item.value} is {item.reason}, so it could not be checked."
+    label = _KIND_NAMES.get(item.kind, item.kind.replace("_", " "))
+    if not item.value:  # a required check with nothing to check
+        return f"No {label} was given, and the workflow requires one."
+    return f"The {label} {item.value} is {item.reason}, so it could not be checked."
 
 
 def answer_sentences(

@@ -31,7 +31,14 @@ from openenrich.verify import links, queries
 from openenrich.verify.models import Run, Thread, Workflow
 from openenrich.verify.pdf import pdf_path, render_pdf, write_pdf
 from openenrich.verify.schemas import RunOut, ThreadRuns, Usage, WorkflowOut
-from openenrich.verify.workflows import BUILT_IN, WorkflowSpec, checks_in
+from openenrich.verify.workflows import (
+    BUILT_IN,
+    InvalidWorkflow,
+    WorkflowSpec,
+    checks_in,
+    front_matter,
+    spec_from_markdown,
+)
 from openenrich.webhooks import service as webhooks
 from openenrich.webhooks.refresh import register_refresher
 
@@ -175,14 +182,13 @@ async def custom_workflows(session: AsyncSession, tenant: Tenant) -> dict[str, W
 
 
 def spec_of(workflow: Workflow | queries.AnyRow) -> WorkflowSpec:
-    return WorkflowSpec(
+    return spec_from_markdown(
         workflow.slug,
-        workflow.name,
-        workflow.description,
-        checks_in(workflow.content),
+        workflow.content,
+        name=workflow.name,
+        description=workflow.description,
         scope="org",
         is_active=workflow.is_active,
-        content=workflow.content,
     )
 
 
@@ -242,10 +248,20 @@ async def save_workflow(
     for field in ("name", "description", "content", "is_active"):
         if field in changes and changes[field] is not None:
             setattr(workflow, field, changes[field])
-    if not checks_in(workflow.content):
+    try:
+        matter = front_matter(workflow.content)
+    except InvalidWorkflow as error:
+        raise InvalidRequest(f"content: {error}") from None
+    if matter is None and not checks_in(workflow.content):
         raise InvalidRequest(
             "content: name at least one check, e.g. `pan_verification` (see GET /api/v1/workflows)"
         )
+    if matter is not None:
+        # The front matter's name and description, unless the request gave its own.
+        if matter.name and not changes.get("name") and existing is None:
+            workflow.name = matter.name
+        if matter.description and not changes.get("description") and existing is None:
+            workflow.description = matter.description
     workflow.updated_at = utcnow()
     session.add(workflow)
     await session.flush()
