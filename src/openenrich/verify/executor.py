@@ -12,22 +12,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openenrich.billing import service as billing
 from openenrich.config import Settings
 from openenrich.email.pool import SmtpPool
-from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.ids import isoformat, utcnow
 from openenrich.jobs.worker import JobContext
 from openenrich.json_output import json_values
 from openenrich.verify import links, queries, service
+from openenrich.verify.calls import (
+    Task,
+    Upcoming,
+    begin_call,
+    checked,
+    record_call,
+    run_tool,
+)
 from openenrich.verify.identifiers import Found, find
 from openenrich.verify.pdf import pdf_path, render_pdf, write_pdf
 from openenrich.verify.report import (
@@ -37,15 +42,11 @@ from openenrich.verify.report import (
     build_report,
 )
 from openenrich.verify.subject import Subject, subject_of
-from openenrich.verify.tools import REGISTRY, Tool, ToolEnv, ToolResult, price_of
+from openenrich.verify.tools import REGISTRY, ToolEnv
 from openenrich.verify.workflows import WorkflowSpec
 from openenrich.webhooks import service as webhooks
 
 RunExecutor = Callable[[JobContext], Awaitable[None]]
-DONE = ("success", "failed", "not_found")
-
-
-Task = dict[str, Any]  # {"tool", "kind", "value", "arguments"?}: kept in the job's state
 
 
 def plan_checks(workflow: WorkflowSpec | None, identifiers: list[Found]) -> list[Task]:
@@ -179,18 +180,18 @@ async def execute_run(ctx: JobContext) -> None:
             await ctx.ensure_running(session)
             await _finish(ctx, session, run, nothing)
     while upcoming is not None:
-        outcome = await _run_tool(upcoming, env)
+        outcome = await run_tool(upcoming, env)
         last = upcoming.index + 1 == len(tasks)
         # The report and its PDF are made before the last transaction opens: rendering
         # takes a tenth of a second, which no database lock should wait for.
         final = (
-            await _final(ctx, run, [*results, _checked(upcoming, outcome)], earlier)
+            await _final(ctx, run, [*results, checked(upcoming, outcome)], earlier)
             if last
             else None
         )
         async with ctx.transaction() as session:
             await ctx.ensure_running(session)  # cancelled meanwhile: the result is dropped
-            results.append(await _record(ctx, session, run.id, upcoming, outcome, len(tasks)))
+            results.append(await record_call(ctx, session, run.id, upcoming, outcome, len(tasks)))
             if final is None:
                 upcoming = await _begin(ctx, session, run.id, upcoming.index + 1, tasks)
             else:
@@ -280,132 +281,13 @@ async def _finish(ctx: JobContext, session: AsyncSession, run: Any, final: Final
         await service.announce_end(session, ctx.hub, ctx.tenant, ctx.job_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Upcoming:
-    """A check about to run: its call row exists (or it finished in an earlier attempt)."""
-
-    index: int
-    tool: Tool
-    task: Task
-    call_id: str
-    done: CheckOutcome | None  # finished before this attempt: not run, not billed again
-
-
 async def _begin(
     ctx: JobContext, session: AsyncSession, run_id: str, index: int, tasks: list[Task]
 ) -> Upcoming:
     """Start check `index`: its call row (keyed by run and step) and its `tool_call` started
     event. A check finished in an earlier attempt comes back as done instead."""
     task = tasks[index]
-    tool = REGISTRY[task["tool"]]
-    step = f"{index}:{tool.name}:{task['value']}"[:120]
-    found = (
-        await session.execute(queries.CALL_AT_STEP, {"run_id": run_id, "step": step})
-    ).one_or_none()
-    if found is not None and found.status in DONE:
-        done = _outcome(found.id, task, found.status, found.summary or "", found.output)
-        return Upcoming(index, tool, task, found.id, done)
-    if found is None:
-        call_id = new_id("call")
-        await session.execute(
-            queries.INSERT_CALL,
-            {
-                "id": call_id,
-                "org_id": ctx.tenant.org_id,
-                "environment": ctx.tenant.environment.value,
-                "run_id": run_id,
-                "step": step,
-                "name": tool.name,
-                "arguments": {"value": task["value"], **task.get("arguments", {})},
-                "status": "started",
-                "billed": False,
-                "credits": Decimal(0),
-                "created_at": utcnow(),
-            },
-        )
-    else:
-        call_id = found.id
-    await ctx.emit("tool_call", {"id": call_id, "name": tool.name, "status": "started"}, session)
-    return Upcoming(index, tool, task, call_id, None)
-
-
-def _outcome(
-    call_id: str, task: Task, status: str, summary: str, output: dict[str, Any] | None
-) -> CheckOutcome:
-    return CheckOutcome(
-        call_id, task["tool"], task["kind"], task["value"], status, summary, output or {}
-    )
-
-
-async def _run_tool(upcoming: Upcoming, env: ToolEnv) -> tuple[ToolResult, int] | None:
-    if upcoming.done is not None:
-        return None
-    started = time.perf_counter()
-    env = dataclasses.replace(env, arguments=upcoming.task.get("arguments", {}))
-    try:
-        result = await upcoming.tool.run(upcoming.task["value"], env)
-    except Exception as error:  # a tool's own failure is the check's outcome, not the run's
-        name = upcoming.tool.name
-        result = ToolResult("failed", f"{name} could not run: {type(error).__name__}.", {})
-    return result, round((time.perf_counter() - started) * 1000)
-
-
-def _checked(upcoming: Upcoming, outcome: tuple[ToolResult, int] | None) -> CheckOutcome:
-    """The check as the report sees it, before (or without) its row being written."""
-    if outcome is None:
-        assert upcoming.done is not None
-        return upcoming.done
-    result = outcome[0]
-    return _outcome(upcoming.call_id, upcoming.task, result.status, result.summary, result.output)
-
-
-async def _record(
-    ctx: JobContext,
-    session: AsyncSession,
-    run_id: str,
-    upcoming: Upcoming,
-    outcome: tuple[ToolResult, int] | None,
-    total: int,
-) -> CheckOutcome:
-    """Write a check's result, bill it, and tell the listeners."""
-    if outcome is None:
-        assert upcoming.done is not None
-        return upcoming.done
-    result, latency = outcome
-    tool, call_id = upcoming.tool, upcoming.call_id
-    price = price_of(tool, ctx.settings)
-    billed = result.status == "success" and not ctx.tenant.is_test
-    await session.execute(
-        queries.FINISH_CALL,
-        {
-            "call_id": call_id,
-            "set_status": result.status,
-            "set_output": result.output,
-            "set_summary": result.summary,
-            "set_latency_ms": latency,
-            "set_billed": billed,
-            "set_credits": price if billed else Decimal(0),
-        },
-    )
-    if billed:
-        await billing.charge(
-            session,
-            ctx.tenant,
-            source_id=run_id,
-            item_id=call_id,
-            credits=price,
-            description=tool.name,
-        )
-    await session.execute(queries.ADD_TO_ANSWER, {"run_id": run_id, "text": result.summary})
-    await ctx.emit_all(
-        [
-            ("tool_call", {"id": call_id, "name": tool.name, "status": result.status}),
-            ("answer.delta", {"text": result.summary}),
-        ],
-        session,
-    )
-    await ctx.progress(session, upcoming.index + 1, total)
-    return _outcome(call_id, upcoming.task, result.status, result.summary, result.output)
+    return await begin_call(ctx, session, run_id, index, task, f"{index}:{task['tool']}")
 
 
 async def _announce_parked(ctx: JobContext, session: AsyncSession) -> None:
