@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     verify_sanctions_list: Path | None = None
     # Credits per call of a tool, overriding the built-in price list (JSON: {"tool": 1.5}).
     verify_prices: dict[str, Decimal] = Field(default_factory=dict)
+    # A catalogue model ("gpt-4.1") that runs verifications as an agent calling the tools;
+    # none: the rules planner.
+    verify_agent_model: str | None = None
+    verify_agent_credits_per_1k_tokens: Decimal = Field(default=Decimal("0.1"), ge=0)
     idempotency_ttl_hours: float = Field(default=48.0, ge=24)
     runs_create_per_minute: int = Field(default=60, ge=1)
     runs_reads_per_minute: int = Field(default=600, ge=1)

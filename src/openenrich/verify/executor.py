@@ -15,16 +15,19 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from openenrich.billing import service as billing
 from openenrich.config import Settings
 from openenrich.email.pool import SmtpPool
-from openenrich.ids import isoformat, utcnow
+from openenrich.ids import isoformat, new_id, utcnow
 from openenrich.jobs.worker import JobContext
 from openenrich.json_output import json_values
 from openenrich.verify import links, queries, service
+from openenrich.verify.agent import AgentOutcome, agent_credits, run_agent
 from openenrich.verify.calls import (
     Task,
     Upcoming,
@@ -169,11 +172,17 @@ async def execute_run(ctx: JobContext) -> None:
         # the previous check's), and the last check's result goes with the report: one
         # commit per check, not two, fsyncs included.
         results: list[CheckOutcome] = []
-        upcoming = await _begin(ctx, session, run.id, 0, tasks) if tasks else None
+        agent_model = settings.verify_agent_model
+        upcoming = (
+            await _begin(ctx, session, run.id, 0, tasks) if tasks and not agent_model else None
+        )
 
     assert ctx.http is not None, "the worker gives jobs an HTTP client"
     assert ctx.parts is not None, "the worker gives jobs the process's parts"
     env = ToolEnv(http=ctx.http, settings=settings, smtp=ctx.parts.get(SmtpPool))
+    if agent_model:
+        await _run_with_agent(ctx, run, agent_model, tasks, earlier, env)
+        return
     if upcoming is None:  # nothing to check: the report says so
         nothing = await _final(ctx, run, results, earlier)
         async with ctx.transaction() as session:
@@ -235,8 +244,76 @@ class Final:
     link: dict[str, Any]
 
 
+async def _run_with_agent(
+    ctx: JobContext,
+    run: Any,
+    model: str,
+    tasks: list[Task],
+    earlier: Sequence[Any],
+    env: ToolEnv,
+) -> None:
+    subject = Subject(**ctx.state.get("subject", {"name": None, "birth_date": None}))
+    async with ctx.transaction() as session:
+        workflow = (
+            await service.find_workflow(session, ctx.tenant, run.workflow) if run.workflow else None
+        )
+    outcome = await run_agent(ctx, run, model, workflow, tasks, subject, earlier, env)
+    final = await _final(ctx, run, outcome.results, earlier, agent=outcome)
+    async with ctx.transaction() as session:
+        await ctx.ensure_running(session)
+        await _bill_agent(ctx, session, run.id, outcome)
+        await _finish(ctx, session, run, final)
+
+
+async def _bill_agent(
+    ctx: JobContext, session: AsyncSession, run_id: str, outcome: AgentOutcome
+) -> None:
+    """The model's tokens, as a call named `agent` (once: a retry finds the row)."""
+    found = (
+        await session.execute(queries.CALL_AT_STEP, {"run_id": run_id, "step": "agent"})
+    ).one_or_none()
+    if found is not None:
+        return
+    settings: Settings = ctx.settings
+    credits = agent_credits(outcome, settings.verify_agent_credits_per_1k_tokens)
+    billed = not ctx.tenant.is_test
+    call_id = new_id("call")
+    tokens = {"input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
+    await session.execute(
+        queries.INSERT_CALL,
+        {
+            "id": call_id,
+            "org_id": ctx.tenant.org_id,
+            "environment": ctx.tenant.environment.value,
+            "run_id": run_id,
+            "step": "agent",
+            "name": "agent",
+            "arguments": {"model": outcome.model},
+            "status": "success",
+            "output": {"model": outcome.model, **tokens},
+            "summary": f"{outcome.model}: {sum(tokens.values())} tokens.",
+            "billed": billed,
+            "credits": credits if billed else Decimal(0),
+            "created_at": utcnow(),
+        },
+    )
+    if billed and credits:
+        await billing.charge(
+            session,
+            ctx.tenant,
+            source_id=run_id,
+            item_id=call_id,
+            credits=credits,
+            description=f"agent tokens ({outcome.model})",
+        )
+
+
 async def _final(
-    ctx: JobContext, run: Any, results: list[CheckOutcome], earlier: Sequence[Any]
+    ctx: JobContext,
+    run: Any,
+    results: list[CheckOutcome],
+    earlier: Sequence[Any],
+    agent: AgentOutcome | None = None,
 ) -> Final:
     subject = Subject(**ctx.state.get("subject", {"name": None, "birth_date": None}))
     unchecked = [NotCheckable(**item) for item in ctx.state.get("unchecked", [])]
@@ -257,12 +334,20 @@ async def _final(
         emphasis=ctx.state.get("emphasis", []),
         generated_at=isoformat(utcnow()),
     )
+    sentences = answer_sentences(subject, report["verdict"], results, unchecked)
+    if agent is not None:  # the model's verdict and words, beside what its calls returned
+        report["verdict"], report["reasons"] = agent.verdict, agent.reasons
+        report["agent"] = {
+            "model": agent.model,
+            "input_tokens": agent.input_tokens,
+            "output_tokens": agent.output_tokens,
+        }
+        sentences = agent.sentences() or sentences
     content = await asyncio.to_thread(
         render_pdf, report, run_id=run.id, created_at=isoformat(run.created_at)
     )
     path = pdf_path(ctx.settings.data_dir, ctx.tenant.org_id, run.id)
     await asyncio.to_thread(write_pdf, path, content)
-    sentences = answer_sentences(subject, report["verdict"], results, unchecked)
     return Final(report, sentences, links.new_link(ctx.settings))
 
 

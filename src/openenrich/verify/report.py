@@ -341,5 +341,15 @@ REPORT_SCHEMA: dict[str, Any] = {
             },
         },
         "generated_at": {**_STRING, "format": "date-time"},
+        "agent": {
+            "description": "When an LLM agent made the checks: its model and tokens",
+            "type": "object",
+            "required": ["model", "input_tokens", "output_tokens"],
+            "properties": {
+                "model": _STRING,
+                "input_tokens": {"type": "integer"},
+                "output_tokens": {"type": "integer"},
+            },
+        },
     },
 }
