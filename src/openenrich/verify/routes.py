@@ -137,7 +137,12 @@ async def run_events(
     "/runs/{run_id}/report.pdf",
     summary="The run's report as a PDF (the signed link report_url gives; no key needed)",
     response_class=FileResponse,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The report as a PDF",
+        }
+    },
 )
 async def report_pdf(
     run_id: str,

@@ -85,6 +85,16 @@ class ToolCallOut(BaseModel):
     latency_ms: int | None
 
 
+# The report's schema (without its `$schema`, which an OpenAPI document does not take), or
+# null until the run completes.
+_REPORT_OR_NULL = {
+    "anyOf": [
+        {key: value for key, value in REPORT_SCHEMA.items() if key != "$schema"},
+        {"type": "null"},
+    ]
+}
+
+
 class RunOut(BaseModel):
     """The run resource: every field of the reference's."""
 
@@ -94,7 +104,7 @@ class RunOut(BaseModel):
     input: RunInput
     answer: str | None
     steps: list[Step]
-    report: Annotated[Payload, WithJsonSchema(REPORT_SCHEMA)] = Field(
+    report: Annotated[Payload, WithJsonSchema(_REPORT_OR_NULL)] = Field(
         description="The structured report, when completed (docs/verification.md)"
     )
     report_url: str | None = Field(
