@@ -84,7 +84,11 @@ class JobsRuntime:
             return
         # The same node (and id) after a restart: the worker then knows its lost jobs.
         self._node = NodeDirectory.claim(self.settings.data_dir / "workers")
-        self._http = guarded_client(allow_private=self.settings.allow_private_urls)
+        # Jobs fetch web pages (a run's website and domain checks), which may be plain
+        # http; the guard still keeps every connection to public addresses.
+        self._http = guarded_client(
+            allow_private=self.settings.allow_private_urls, https_only=False
+        )
         self.worker = Worker(
             self.database,
             self.hub,
