@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
@@ -110,13 +111,11 @@ def _is_latin1(text: str) -> bool:
 
 
 def write_pdf(path: Path, content: bytes) -> None:
-    """Write `content` to `path` whole or not at all (a temporary file, then a rename)."""
+    """Write `content` to `path` whole or not at all (a temporary file, then a rename).
+    Not fsynced: the stored report makes the same PDF again if a crash loses it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    with open(temporary, "wb") as file:
-        file.write(content)
-        file.flush()
-        os.fsync(file.fileno())
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")  # two writers, two files
+    temporary.write_bytes(content)
     os.replace(temporary, path)
 
 
