@@ -5,17 +5,19 @@ run's checks are made by that model through our gateway (llm/gateway.py: the ten
 the server's key, limits, retries, pydantic-ai's model clients): its instructions are the
 workflow's Markdown procedure, its prompt the request, what was read in it and the
 thread's earlier answers, and its tools the workflow's checks and the cross-checks. Every
-call it makes goes through `calls.py` as the rules planner's do (a row keyed by the run
-and the call's place, `tool_call` events, billing of what succeeded), so a retried run
-neither runs nor bills a finished call again. Its output is JSON with a schema
-(`AGENT_OUTPUT`): the verdict, the reasons and the answer, which go into the report beside
-the checks the calls actually returned. Its tokens are billed as a call named `agent`.
+call it makes goes through `calls.py` as the rules planner's do (a row keyed by the run,
+the tool and the value, `tool_call` events, billing of what succeeded), so a retried run
+neither runs nor bills a finished call again, in whatever order its model asks. Its
+output is JSON with a schema (`AGENT_OUTPUT`): the verdict, the reasons and the answer,
+which go into the report beside the checks the calls actually returned. Its tokens are
+billed as a call named `agent`.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -81,6 +83,7 @@ async def run_agent(
     gateway = ctx.parts.get(Gateway)
     results: list[CheckOutcome] = []
     places = itertools.count()
+    asked: Counter[tuple[str, str]] = Counter()
     names = (*workflow.checks, *_CROSS_CHECKS) if workflow else tuple(REGISTRY)
 
     def model_tool(tool: Tool) -> ModelTool:
@@ -91,11 +94,13 @@ async def run_agent(
             if extra:
                 task["arguments"] = extra
             place = next(places)
+            # Keyed by what is asked, not when: a retried run whose model asks in another
+            # order still finds (and does not bill again) the calls already made.
+            asked[(tool.name, value)] += 1
+            step = f"agent:{tool.name}:{asked[(tool.name, value)]}"
             async with ctx.transaction() as session:
                 await ctx.ensure_running(session)
-                upcoming = await begin_call(
-                    ctx, session, run.id, place, task, f"agent:{place}:{tool.name}"
-                )
+                upcoming = await begin_call(ctx, session, run.id, place, task, step)
             outcome = await run_tool(upcoming, env)
             async with ctx.transaction() as session:
                 await ctx.ensure_running(session)
