@@ -52,27 +52,40 @@ async def begin_call(
         done = outcome_of(found.id, task, found.status, found.summary or "", found.output)
         return Upcoming(index, tool, task, found.id, done)
     if found is None:
-        call_id = new_id("call")
-        await session.execute(
-            queries.INSERT_CALL,
-            {
-                "id": call_id,
-                "org_id": ctx.tenant.org_id,
-                "environment": ctx.tenant.environment.value,
-                "run_id": run_id,
-                "step": step,
-                "name": tool.name,
-                "arguments": {"value": task["value"], **task.get("arguments", {})},
-                "status": "started",
-                "billed": False,
-                "credits": Decimal(0),
-                "created_at": utcnow(),
-            },
-        )
+        arguments = {"value": task["value"], **task.get("arguments", {})}
+        call_id = await insert_call(ctx, session, run_id, step, tool.name, arguments)
     else:
         call_id = found.id
     await ctx.emit("tool_call", {"id": call_id, "name": tool.name, "status": "started"}, session)
     return Upcoming(index, tool, task, call_id, None)
+
+
+async def insert_call(
+    ctx: JobContext,
+    session: AsyncSession,
+    run_id: str,
+    step: str,
+    name: str,
+    arguments: dict[str, Any],
+    **finished: Any,
+) -> str:
+    """A call's row, `started` unless `finished` gives its status, output, billing…"""
+    call_id = new_id("call")
+    row = {
+        "id": call_id,
+        "org_id": ctx.tenant.org_id,
+        "environment": ctx.tenant.environment.value,
+        "run_id": run_id,
+        "step": step,
+        "name": name,
+        "arguments": arguments,
+        "status": "started",
+        "billed": False,
+        "credits": Decimal(0),
+        "created_at": utcnow(),
+    }
+    await session.execute(queries.INSERT_CALL, {**row, **finished})
+    return call_id
 
 
 def outcome_of(

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from openenrich.billing import service as billing
 from openenrich.config import Settings
 from openenrich.email.pool import SmtpPool
-from openenrich.ids import isoformat, new_id, utcnow
+from openenrich.ids import isoformat, utcnow
 from openenrich.jobs.worker import JobContext
 from openenrich.json_output import json_values
 from openenrich.verify import links, queries, service
@@ -33,6 +33,7 @@ from openenrich.verify.calls import (
     Upcoming,
     begin_call,
     checked,
+    insert_call,
     record_call,
     run_tool,
 )
@@ -278,25 +279,19 @@ async def _bill_agent(
     settings: Settings = ctx.settings
     credits = agent_credits(outcome, settings.verify_agent_credits_per_1k_tokens)
     billed = not ctx.tenant.is_test
-    call_id = new_id("call")
     tokens = {"input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
-    await session.execute(
-        queries.INSERT_CALL,
-        {
-            "id": call_id,
-            "org_id": ctx.tenant.org_id,
-            "environment": ctx.tenant.environment.value,
-            "run_id": run_id,
-            "step": "agent",
-            "name": "agent",
-            "arguments": {"model": outcome.model},
-            "status": "success",
-            "output": {"model": outcome.model, **tokens},
-            "summary": f"{outcome.model}: {sum(tokens.values())} tokens.",
-            "billed": billed,
-            "credits": credits if billed else Decimal(0),
-            "created_at": utcnow(),
-        },
+    call_id = await insert_call(
+        ctx,
+        session,
+        run_id,
+        "agent",
+        "agent",
+        {"model": outcome.model},
+        status="success",
+        output={"model": outcome.model, **tokens},
+        summary=f"{outcome.model}: {sum(tokens.values())} tokens.",
+        billed=billed,
+        credits=credits if billed else Decimal(0),
     )
     if billed and credits:
         await billing.charge(
