@@ -15,6 +15,7 @@ from helpers.processes import ServeProcess
 from helpers.tenants import Tenants, bearer
 from openenrich.billing.models import LedgerEntry
 from openenrich.config import Settings
+from openenrich.verify.sanctions import sample_list_path
 
 pytestmark = pytest.mark.subprocess
 
@@ -30,11 +31,16 @@ def test_a_killed_server_interrupts_runs_that_retry_completes_once(
         )
     ) as site:
         body = {
-            "message": f"Check {site.url}/a then {site.url}/b",
+            # A person named: the sanctions screening runs after /b, written with it.
+            "message": f"Verify Asha Rao: check {site.url}/a then {site.url}/b",
             "workflow": "social-profile-analysis",
         }
         headers = {**bearer(key), "Idempotency-Key": "order-kill"}
-        env = {"OPENENRICH_ALLOW_PRIVATE_URLS": "true", "OPENENRICH_JOB_POLL_SECONDS": "0.2"}
+        env = {
+            "OPENENRICH_ALLOW_PRIVATE_URLS": "true",
+            "OPENENRICH_JOB_POLL_SECONDS": "0.2",
+            "OPENENRICH_VERIFY_SANCTIONS_LIST": str(sample_list_path()),
+        }
         data = tmp_path / "serve"
         url = str(settings.database_url)
 
@@ -66,8 +72,13 @@ def test_a_killed_server_interrupts_runs_that_retry_completes_once(
                     break
             assert done["status"] == "completed"
 
-    assert [c["status"] for c in done["tool_calls"]] == ["success", "success"]
-    assert done["credits_used"] == 1.0
+    calls = [(c["name"], c["status"]) for c in done["tool_calls"]]
+    assert calls == [
+        ("website_check", "success"),
+        ("website_check", "success"),
+        ("sanctions_screening", "success"),
+    ]
+    assert done["credits_used"] == 2.0
     # /a was not checked again; /b once before the kill and once after.
     assert [r.path for r in site.received].count("/a") == 1
     assert [r.path for r in site.received].count("/b") == 2
@@ -82,4 +93,4 @@ def test_a_killed_server_interrupts_runs_that_retry_completes_once(
             or 0
         )
 
-    assert tenants.run(ledger) == 2  # one charge per check, none twice
+    assert tenants.run(ledger) == 3  # one charge per check, none twice

@@ -39,10 +39,17 @@ class Upcoming:
 
 
 async def begin_call(
-    ctx: JobContext, session: AsyncSession, run_id: str, index: int, task: Task, step: str
+    ctx: JobContext,
+    session: AsyncSession,
+    run_id: str,
+    index: int,
+    task: Task,
+    step: str,
+    call_id: str | None = None,
 ) -> Upcoming:
-    """A call's row (keyed by run and `step`, so a retried run finds it) and its `tool_call`
-    started event, or the call as an earlier attempt finished it."""
+    """A call's row (keyed by run and `step`, so a retried run finds it, and named
+    `call_id` when given) and its `tool_call` started event, or the call as an earlier
+    attempt finished it."""
     tool = REGISTRY[task["tool"]]
     step = f"{step}:{task['value']}"[:120]
     found = (
@@ -53,7 +60,7 @@ async def begin_call(
         return Upcoming(index, tool, task, found.id, done)
     if found is None:
         arguments = {"value": task["value"], **task.get("arguments", {})}
-        call_id = await insert_call(ctx, session, run_id, step, tool.name, arguments)
+        call_id = await insert_call(ctx, session, run_id, step, tool.name, arguments, call_id)
     else:
         call_id = found.id
     await ctx.emit("tool_call", {"id": call_id, "name": tool.name, "status": "started"}, session)
@@ -67,10 +74,11 @@ async def insert_call(
     step: str,
     name: str,
     arguments: dict[str, Any],
+    call_id: str | None = None,
     **finished: Any,
 ) -> str:
     """A call's row, `started` unless `finished` gives its status, output, billing…"""
-    call_id = new_id("call")
+    call_id = call_id or new_id("call")
     row = {
         "id": call_id,
         "org_id": ctx.tenant.org_id,
@@ -94,6 +102,30 @@ def outcome_of(
     return CheckOutcome(
         call_id, task["tool"], task["kind"], task["value"], status, summary, output or {}
     )
+
+
+def ahead(index: int, task: Task) -> Upcoming:
+    """A local check to run before its row exists (see `record_ahead`)."""
+    return Upcoming(index, REGISTRY[task["tool"]], task, new_id("call"), None)
+
+
+async def record_ahead(
+    ctx: JobContext,
+    session: AsyncSession,
+    run_id: str,
+    upcoming: Upcoming,
+    step: str,
+    outcome: tuple[ToolResult, int] | None,
+    total: int,
+) -> CheckOutcome:
+    """A local check that ran ahead of its transaction: its row, events and billing, as
+    `begin_call` and `record_call` write them for a check that waits. Its row cannot exist
+    yet: checks run ahead only after a check that ran in this attempt, and are written in
+    the transaction that writes that check's result."""
+    begun = await begin_call(
+        ctx, session, run_id, upcoming.index, upcoming.task, step, upcoming.call_id
+    )
+    return await record_call(ctx, session, run_id, begun, None if begun.done else outcome, total)
 
 
 async def run_tool(upcoming: Upcoming, env: ToolEnv) -> tuple[ToolResult, int] | None:

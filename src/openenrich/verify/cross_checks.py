@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from openenrich.verify import names, sanctions
@@ -18,6 +19,7 @@ from openenrich.verify.tools import ToolEnv, ToolResult, bad, ok, register
 @register(
     "name_match",
     kind="name",
+    local=True,
     description="Name match: the subject's name against a name an identifier carries "
     "(transliteration, initials, titles and legal forms allowed for), scored 0-100",
 )
@@ -42,6 +44,7 @@ async def check_name_match(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "sanctions_screening",
     kind="name",
+    local=True,
     description="Sanctions screening: the subject against the configured sanctions list "
     "(OpenSanctions targets.simple.csv format), candidates with scores and the fields "
     "that matched",
@@ -56,8 +59,7 @@ async def check_sanctions(value: str, env: ToolEnv) -> ToolResult:
         )
     birth_date = env.arguments.get("birth_date") or None
     try:
-        listed = await asyncio.to_thread(sanctions.load_list, path)
-        candidates = await asyncio.to_thread(listed.screen, value, birth_date=birth_date)
+        listed, candidates = await asyncio.to_thread(_screen, path, value, birth_date)
     except FileNotFoundError:
         return ToolResult(
             "not_found",
@@ -81,6 +83,15 @@ async def check_sanctions(value: str, env: ToolEnv) -> ToolResult:
         f"{best.name} ({best.score:g}%{born}), to be reviewed.",
         **output,
     )
+
+
+def _screen(
+    path: Path, value: str, birth_date: str | None
+) -> tuple[sanctions.SanctionsList, list[sanctions.Candidate]]:
+    """The list (loaded on first use: seconds for a big one) and what it holds like `value`,
+    in one trip to a worker thread."""
+    listed = sanctions.load_list(path)
+    return listed, listed.screen(value, birth_date=birth_date)
 
 
 def _candidate(candidate: sanctions.Candidate) -> dict[str, Any]:

@@ -31,9 +31,11 @@ from openenrich.verify.agent import AgentOutcome, agent_credits, run_agent
 from openenrich.verify.calls import (
     Task,
     Upcoming,
+    ahead,
     begin_call,
     checked,
     insert_call,
+    record_ahead,
     record_call,
     run_tool,
 )
@@ -46,7 +48,7 @@ from openenrich.verify.report import (
     build_report,
 )
 from openenrich.verify.subject import Subject, subject_of
-from openenrich.verify.tools import REGISTRY, ToolEnv
+from openenrich.verify.tools import REGISTRY, ToolEnv, ToolResult
 from openenrich.verify.workflows import WorkflowSpec
 from openenrich.webhooks import service as webhooks
 
@@ -191,20 +193,29 @@ async def execute_run(ctx: JobContext) -> None:
             await _finish(ctx, session, run, nothing)
     while upcoming is not None:
         outcome = await run_tool(upcoming, env)
-        last = upcoming.index + 1 == len(tasks)
-        # The report and its PDF are made before the last transaction opens: rendering
-        # takes 5 ms (60 ms when a script calls for fonts to embed), which no database lock
-        # should wait for.
-        final = (
-            await _final(ctx, run, [*results, checked(upcoming, outcome)], earlier)
-            if last
-            else None
-        )
+        now = [checked(upcoming, outcome)]
+        # The local checks after it (a screening, a name comparison) run now and are written
+        # with it: no transaction of their own.
+        following: list[tuple[Upcoming, tuple[ToolResult, int] | None]] = []
+        index = upcoming.index + 1
+        while outcome is not None and index < len(tasks) and REGISTRY[tasks[index]["tool"]].local:
+            local = ahead(index, tasks[index])
+            following.append((local, await run_tool(local, env)))
+            now.append(checked(*following[-1]))
+            index += 1
+        # The report and its PDF are made before the last transaction opens: no database
+        # lock should wait for them.
+        final = await _final(ctx, run, results + now, earlier) if index == len(tasks) else None
         async with ctx.transaction() as session:
-            await ctx.ensure_running(session)  # cancelled meanwhile: the result is dropped
+            await ctx.ensure_running(session)  # cancelled meanwhile: the results are dropped
             results.append(await record_call(ctx, session, run.id, upcoming, outcome, len(tasks)))
+            for local, local_outcome in following:
+                step = _step(local.index, local.task)
+                results.append(
+                    await record_ahead(ctx, session, run.id, local, step, local_outcome, len(tasks))
+                )
             if final is None:
-                upcoming = await _begin(ctx, session, run.id, upcoming.index + 1, tasks)
+                upcoming = await _begin(ctx, session, run.id, index, tasks)
             else:
                 upcoming = None
                 await _finish(ctx, session, run, final)
@@ -367,8 +378,12 @@ async def _begin(
 ) -> Upcoming:
     """Start check `index`: its call row (keyed by run and step) and its `tool_call` started
     event. A check finished in an earlier attempt comes back as done instead."""
-    task = tasks[index]
-    return await begin_call(ctx, session, run_id, index, task, f"{index}:{task['tool']}")
+    return await begin_call(ctx, session, run_id, index, tasks[index], _step(index, tasks[index]))
+
+
+def _step(index: int, task: Task) -> str:
+    """A check's place in its run's plan: what its call row is keyed by."""
+    return f"{index}:{task['tool']}"
 
 
 async def _announce_parked(ctx: JobContext, session: AsyncSession) -> None:

@@ -3,8 +3,14 @@
 A tool checks one kind of identifier and has a price in credits. Built-ins register the
 same way a plugin would:
 
-    @register("pan_verification", kind="pan", description="…")
+    @register("pan_verification", kind="pan", local=True, description="…")
     async def check_pan(value: str, env: ToolEnv) -> ToolResult: ...
+
+A tool that is `local` neither waits on the network nor holds anything for long: it
+works in-process on the value and what the server has loaded (a format, a checksum, the
+sanctions list). A run calls it without a transaction of its own: it is run as soon as the
+check before it answers and written with that check (verify/executor.py), one commit
+fewer. A plugin's tool is not local unless it says so.
 
 Prices are data, not code: the built-ins' are in `data/prices.json` (a plugin passes its
 own, `price="1.0"`), and the operator's `OPENENRICH_VERIFY_PRICES` overrides any of them
@@ -85,6 +91,7 @@ class Tool:
     price: Decimal
     description: str
     run: ToolFunction
+    local: bool = False  # see the module's docstring
 
 
 REGISTRY: dict[str, Tool] = {}
@@ -96,7 +103,7 @@ _PRICES: dict[str, str] = json.loads(
 
 
 def register(
-    name: str, *, kind: str, description: str, price: str | None = None
+    name: str, *, kind: str, description: str, price: str | None = None, local: bool = False
 ) -> Callable[[ToolFunction], ToolFunction]:
     """Add a tool to the registry; its price is `price`, else the built-ins' price list's."""
     listed = price if price is not None else _PRICES.get(name)
@@ -104,7 +111,7 @@ def register(
         raise ValueError(f"tool {name} has no price: pass price= or list it in prices.json")
 
     def add(function: ToolFunction) -> ToolFunction:
-        REGISTRY[name] = Tool(name, kind, Decimal(listed), description, function)
+        REGISTRY[name] = Tool(name, kind, Decimal(listed), description, function, local)
         return function
 
     return add
@@ -135,7 +142,7 @@ def stdnum_check(
     <value> is not valid: <reason>."`. The decorated function answers for a valid number;
     what it raises from stdnum fails the check the same way.
 
-        @register("iban_verification", kind="iban", description="…")
+        @register("iban_verification", kind="iban", local=True, description="…")
         @stdnum_check(identifiers.validator("iban"), "IBAN")
         def check_iban(iban: str) -> ToolResult: ...
     """
@@ -213,7 +220,9 @@ PAN_HOLDERS = {
 }
 
 
-@register("pan_verification", kind="pan", description="Indian PAN: format and holder type")
+@register(
+    "pan_verification", kind="pan", local=True, description="Indian PAN: format and holder type"
+)
 async def check_pan(value: str, env: ToolEnv) -> ToolResult:
     """Five letters, four digits, a letter: the fourth letter the holder type, the fifth the
     initial of a person's surname (of the name, for other holders), the digits a serial
@@ -249,6 +258,7 @@ def pan_error(pan: str) -> str | None:
 @register(
     "aadhaar_verification",
     kind="aadhaar",
+    local=True,
     description="Aadhaar number: Verhoeff checksum",
 )
 @stdnum_check(identifiers.validator("aadhaar"), "Aadhaar")
@@ -261,6 +271,7 @@ def check_aadhaar(number: str) -> ToolResult:
 @register(
     "gstin_verification",
     kind="gstin",
+    local=True,
     description="Indian GSTIN: checksum, state, PAN",
 )
 @stdnum_check(identifiers.validator("gstin"), "GSTIN")
@@ -273,7 +284,7 @@ def check_gstin(gstin: str) -> ToolResult:
     )
 
 
-@register("uan_verification", kind="uan", description="Indian UAN (EPFO): format")
+@register("uan_verification", kind="uan", local=True, description="Indian UAN (EPFO): format")
 async def check_uan(value: str, env: ToolEnv) -> ToolResult:
     if not re.fullmatch(r"\d{12}", value):
         return bad(f"UAN {value} is not 12 digits.", valid=False)
@@ -323,6 +334,7 @@ RTO_STATES = {
 @register(
     "vehicle_rc_verification",
     kind="vehicle_rc",
+    local=True,
     description="Indian vehicle registration: format and state",
 )
 async def check_vehicle(value: str, env: ToolEnv) -> ToolResult:
@@ -342,6 +354,7 @@ async def check_vehicle(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "epic_verification",
     kind="epic",
+    local=True,
     description="Indian voter ID (EPIC): format only",
 )
 async def check_epic(value: str, env: ToolEnv) -> ToolResult:
@@ -385,6 +398,7 @@ _PHONE_DIRECTORIES: tuple[ModuleType, ModuleType] | None = None
 @register(
     "mobile_verification",
     kind="phone",
+    local=True,
     description="Phone number: numbering plan, line type, carrier",
 )
 async def check_phone(value: str, env: ToolEnv) -> ToolResult:
@@ -478,7 +492,9 @@ def email_result(verification: Verification) -> ToolResult:
     return ok(summary + ".", **output)
 
 
-@register("ein_verification", kind="ein", description="US EIN: format and issuing campus")
+@register(
+    "ein_verification", kind="ein", local=True, description="US EIN: format and issuing campus"
+)
 @stdnum_check(identifiers.validator("ein"), "EIN")
 def check_ein(ein: str) -> ToolResult:
     campus = stdnum_ein.get_campus(ein)  # an unknown prefix raises: not valid
@@ -490,6 +506,7 @@ def check_ein(ein: str) -> ToolResult:
 @register(
     "ssn_format",
     kind="ssn",
+    local=True,
     description="US SSN: format rules (area, group, serial)",
 )
 async def check_ssn(value: str, env: ToolEnv) -> ToolResult:
@@ -535,6 +552,7 @@ def ssn_error(digits: str) -> str | None:
 @register(
     "iban_verification",
     kind="iban",
+    local=True,
     description="IBAN: country format, checksum, bank and BIC",
 )
 @stdnum_check(identifiers.validator("iban"), "IBAN")
@@ -566,6 +584,7 @@ def iban_bank(iban: str) -> tuple[str | None, str | None]:
 @register(
     "bic_verification",
     kind="bic",
+    local=True,
     description="SWIFT/BIC: format, country and bank name",
 )
 async def check_bic(value: str, env: ToolEnv) -> ToolResult:
@@ -617,6 +636,7 @@ def bic_error(code: str) -> str | None:
 @register(
     "lei_verification",
     kind="lei",
+    local=True,
     description="LEI (ISO 17442): format and check digits",
 )
 async def check_lei(value: str, env: ToolEnv) -> ToolResult:
@@ -643,6 +663,7 @@ async def check_lei(value: str, env: ToolEnv) -> ToolResult:
 @register(
     "vat_verification",
     kind="vat",
+    local=True,
     description="EU VAT number: country format and checksum",
 )
 @stdnum_check(identifiers.validator("vat"), "VAT number")
@@ -653,6 +674,7 @@ def check_vat(vat: str) -> ToolResult:
 @register(
     "emirates_id_verification",
     kind="emirates_id",
+    local=True,
     description="UAE Emirates ID: format and Luhn checksum",
 )
 async def check_emirates_id(value: str, env: ToolEnv) -> ToolResult:
