@@ -1,0 +1,277 @@
+"""The asyncio client: `sync.py`'s, method for method, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from openenrich.client.core import (
+    TERMINAL_RUN_STATUSES,
+    Batch,
+    Event,
+    EventParser,
+    IngestResult,
+    QueryFormat,
+    Retries,
+    accept_header,
+    batches,
+    connection,
+    query_answer,
+    repeatable,
+)
+from openenrich.client.errors import ConnectionFailed, OpenEnrichError, error_from
+
+
+class AsyncClient:
+    """`AsyncClient(url, api_key)`, as `Client`:
+
+        async with AsyncClient() as client:
+            run = await client.runs.create("Verify PAN ABCDE1234F")
+            async for event in client.runs.events(run["id"]):
+                print(event.type, event.data)
+
+    `transport` is httpx's: tests pass one to reach an app without a socket."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: Retries | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        base_url, headers = connection(url, api_key)
+        self.retries = retries or Retries()
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.streams = AsyncStreams(self)
+        self.runs = AsyncRuns(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One call, retried as `retries` allows; an error answer raises its `APIError`."""
+        request = self._http.build_request(method, path, **options)
+        attempt = 1
+        while True:
+            try:
+                return await self.send(request)
+            except OpenEnrichError as error:
+                wait = self.retries.wait(attempt, error, repeatable(request))
+                if wait is None:
+                    raise
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """`request` once, without retrying."""
+        try:
+            response = await self._http.send(request, stream=stream)
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"{request.url}: {error or type(error).__name__}") from error
+        if response.status_code >= 400:
+            if stream:
+                await response.aread()
+                await response.aclose()
+            raise error_from(response)
+        return response
+
+    def build_request(self, method: str, path: str, **options: Any) -> httpx.Request:
+        return self._http.build_request(method, path, **options)
+
+    async def json(self, method: str, path: str, **options: Any) -> Any:
+        return (await self.request(method, path, **options)).json()
+
+
+class AsyncStreams:
+    """Event streams: `/streams`, `/ingest`, `/query`, dead letters."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def list(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = (await self._client.json("GET", "/streams"))["streams"]
+        return answer
+
+    async def create(self, stream_id: str, **settings: Any) -> dict[str, Any]:
+        """A stream named `stream_id`; `settings` as the reference's body (schema_mode, …)."""
+        answer: dict[str, Any] = await self._client.json(
+            "POST", "/streams", json={"stream_id": stream_id, **settings}
+        )
+        return answer
+
+    async def ingest(
+        self,
+        stream_id: str,
+        events: Iterable[Any],
+        *,
+        max_bytes: int = 1_000_000,
+        on_batch: Callable[[Batch, dict[str, Any]], None] | None = None,
+    ) -> IngestResult:
+        """Send `events` (dicts, or JSON already encoded as bytes) in batches under the
+        server's 1 MiB cap; `on_batch` hears of each batch with the server's answer."""
+        result = IngestResult()
+        for batch in batches(stream_id, events, max_bytes=max_bytes):
+            answer = await self.send_batch(batch)
+            result.add(batch, answer)
+            if on_batch is not None:
+                on_batch(batch, answer)
+        return result
+
+    async def send_batch(
+        self, batch: Batch, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"content-type": "application/json"}
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
+        answer: dict[str, Any] = await self._client.json(
+            "POST", "/ingest", content=batch.body, headers=headers
+        )
+        return answer
+
+    async def flush(self, stream_id: str) -> dict[str, Any]:
+        """Write the stream's buffered events to Parquet now (a query reads what is written)."""
+        answer: dict[str, Any] = await self._client.json("POST", f"/streams/{stream_id}/flush")
+        return answer
+
+    async def query(self, sql: str, *, format: QueryFormat = "json") -> Any:
+        """Read-only SQL over the tenant's streams: JSON (`{"columns", "rows", …}`) or the
+        text of a CSV."""
+        response = await self._client.request(
+            "POST", "/query", json={"sql": sql}, headers={"accept": accept_header(format)}
+        )
+        return query_answer(response, format)
+
+    async def dead_letters(
+        self, stream_id: str, *, days: int = 7, limit: int = 100
+    ) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json(
+            "GET", f"/streams/{stream_id}/dlq", params={"days": days, "limit": limit}
+        )
+        return answer
+
+
+class AsyncRuns:
+    """Verification runs: `/api/v1/runs`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        message: str,
+        *,
+        workflow: str | None = None,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """A new run. It is created with an Idempotency-Key (a new one unless given), so a
+        retry after a lost answer finds the same run rather than making a second."""
+        body: dict[str, Any] = {"message": message}
+        for name, value in (("workflow", workflow), ("thread_id", thread_id)):
+            if value is not None:
+                body[name] = value
+        if metadata is not None:
+            body["metadata"] = metadata
+        key = idempotency_key or str(uuid.uuid4())
+        answer: dict[str, Any] = await self._client.json(
+            "POST", "/api/v1/runs", json=body, headers={"idempotency-key": key}
+        )
+        return answer
+
+    async def get(self, run_id: str, *, wait: int | None = None) -> dict[str, Any]:
+        """The run; with `wait` (seconds, up to 60), once it changes or the wait is over."""
+        params = {"wait": wait} if wait is not None else None
+        timeout = (wait or 0) + 30
+        answer: dict[str, Any] = await self._client.json(
+            "GET", f"/api/v1/runs/{run_id}", params=params, timeout=timeout
+        )
+        return answer
+
+    async def wait(self, run_id: str) -> dict[str, Any]:
+        """The run once it is completed, failed, cancelled or interrupted, by long-polling
+        (bound it with `asyncio.timeout`)."""
+        while True:
+            run = await self.get(run_id, wait=50)
+            if run["status"] in TERMINAL_RUN_STATUSES:
+                return run
+
+    async def events(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
+        """The run's events as they happen, until it ends. A dropped connection is opened
+        again from the last event seen (`Last-Event-ID`), so no event is missed or
+        repeated; `after` starts after an event id seen earlier."""
+        last = after
+        failures = 0
+        while True:
+            headers = {"accept": "text/event-stream"}
+            if last is not None:
+                headers["last-event-id"] = last
+            request = self._client.build_request(
+                "GET", f"/api/v1/runs/{run_id}/events", headers=headers, timeout=None
+            )
+            try:
+                response = await self._client.send(request, stream=True)
+                try:
+                    parser = EventParser()
+                    async for line in response.aiter_lines():
+                        event = parser.feed(line)
+                        if event is not None:
+                            last = event.id or last
+                            failures = 0
+                            yield event
+                finally:
+                    await response.aclose()
+            except (httpx.TransportError, ConnectionFailed) as error:
+                failures += 1
+                if failures > self._client.retries.attempts:
+                    raise ConnectionFailed(
+                        f"the event stream of {run_id} broke: {error}"
+                    ) from error
+                await asyncio.sleep(min(0.5 * 2 ** (failures - 1), 10))
+                continue
+            # The server ends the stream when the run has ended; anything else (a server
+            # going away cleanly) is resumed.
+            if (await self.get(run_id))["status"] in TERMINAL_RUN_STATUSES:
+                return
+
+    async def approve(self, run_id: str, *, approved: bool = True) -> dict[str, Any]:
+        decision = "approved" if approved else "declined"
+        answer: dict[str, Any] = await self._client.json(
+            "POST", f"/api/v1/runs/{run_id}/approval", json={"decision": decision}
+        )
+        return answer
+
+    async def cancel(self, run_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json("POST", f"/api/v1/runs/{run_id}/cancel")
+        return answer
+
+    async def report_pdf(self, run: dict[str, Any]) -> bytes:
+        """The PDF behind a completed run's `report_url` (a signed link, fetched as is)."""
+        url = run.get("report_url")
+        if not url:
+            raise OpenEnrichError(f"run {run.get('id')} has no report yet")
+        # The link's path and signature, from the server this client talks to (the
+        # link's host is the server's public address, which may not be reachable here).
+        signed = httpx.URL(url)
+        path = signed.raw_path.decode()
+        return (await self._client.request("GET", path)).content

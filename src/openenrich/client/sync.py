@@ -1,0 +1,278 @@
+"""The blocking client. `aio.py` is the same client for asyncio, method for method."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from openenrich.client.core import (
+    TERMINAL_RUN_STATUSES,
+    Batch,
+    Event,
+    EventParser,
+    IngestResult,
+    QueryFormat,
+    Retries,
+    accept_header,
+    batches,
+    connection,
+    query_answer,
+    repeatable,
+)
+from openenrich.client.errors import ConnectionFailed, OpenEnrichError, error_from
+
+
+class Client:
+    """`Client(url, api_key)`; both default to `OPENENRICH_URL` (else
+    http://127.0.0.1:8080) and `OPENENRICH_API_KEY` from the environment.
+
+        with Client() as client:
+            client.streams.ingest("web", [{"event": "signup", "user_id": 42}])
+            run = client.runs.create("Verify PAN ABCDE1234F", workflow="kyc-verification")
+            run = client.runs.wait(run["id"])
+
+    `transport` is httpx's: tests pass one to reach an app without a socket."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: Retries | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        base_url, headers = connection(url, api_key)
+        self.retries = retries or Retries()
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.streams = Streams(self)
+        self.runs = Runs(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One call, retried as `retries` allows; an error answer raises its `APIError`."""
+        request = self._http.build_request(method, path, **options)
+        attempt = 1
+        while True:
+            try:
+                return self.send(request)
+            except OpenEnrichError as error:
+                wait = self.retries.wait(attempt, error, repeatable(request))
+                if wait is None:
+                    raise
+            time.sleep(wait)
+            attempt += 1
+
+    def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """`request` once, without retrying."""
+        try:
+            response = self._http.send(request, stream=stream)
+        except httpx.TransportError as error:
+            raise ConnectionFailed(f"{request.url}: {error or type(error).__name__}") from error
+        if response.status_code >= 400:
+            if stream:
+                response.read()
+                response.close()
+            raise error_from(response)
+        return response
+
+    def build_request(self, method: str, path: str, **options: Any) -> httpx.Request:
+        return self._http.build_request(method, path, **options)
+
+    def json(self, method: str, path: str, **options: Any) -> Any:
+        return self.request(method, path, **options).json()
+
+
+class Streams:
+    """Event streams: `/streams`, `/ingest`, `/query`, dead letters."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def list(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._client.json("GET", "/streams")["streams"]
+        return answer
+
+    def create(self, stream_id: str, **settings: Any) -> dict[str, Any]:
+        """A stream named `stream_id`; `settings` as the reference's body (schema_mode, …)."""
+        answer: dict[str, Any] = self._client.json(
+            "POST", "/streams", json={"stream_id": stream_id, **settings}
+        )
+        return answer
+
+    def ingest(
+        self,
+        stream_id: str,
+        events: Iterable[Any],
+        *,
+        max_bytes: int = 1_000_000,
+        on_batch: Callable[[Batch, dict[str, Any]], None] | None = None,
+    ) -> IngestResult:
+        """Send `events` (dicts, or JSON already encoded as bytes) in batches under the
+        server's 1 MiB cap; `on_batch` hears of each batch with the server's answer."""
+        result = IngestResult()
+        for batch in batches(stream_id, events, max_bytes=max_bytes):
+            answer = self.send_batch(batch)
+            result.add(batch, answer)
+            if on_batch is not None:
+                on_batch(batch, answer)
+        return result
+
+    def send_batch(self, batch: Batch, *, idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"content-type": "application/json"}
+        if idempotency_key is not None:
+            headers["idempotency-key"] = idempotency_key
+        answer: dict[str, Any] = self._client.json(
+            "POST", "/ingest", content=batch.body, headers=headers
+        )
+        return answer
+
+    def flush(self, stream_id: str) -> dict[str, Any]:
+        """Write the stream's buffered events to Parquet now (a query reads what is written)."""
+        answer: dict[str, Any] = self._client.json("POST", f"/streams/{stream_id}/flush")
+        return answer
+
+    def query(self, sql: str, *, format: QueryFormat = "json") -> Any:
+        """Read-only SQL over the tenant's streams: JSON (`{"columns", "rows", …}`) or the
+        text of a CSV."""
+        response = self._client.request(
+            "POST", "/query", json={"sql": sql}, headers={"accept": accept_header(format)}
+        )
+        return query_answer(response, format)
+
+    def dead_letters(self, stream_id: str, *, days: int = 7, limit: int = 100) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.json(
+            "GET", f"/streams/{stream_id}/dlq", params={"days": days, "limit": limit}
+        )
+        return answer
+
+
+class Runs:
+    """Verification runs: `/api/v1/runs`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        message: str,
+        *,
+        workflow: str | None = None,
+        thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """A new run. It is created with an Idempotency-Key (a new one unless given), so a
+        retry after a lost answer finds the same run rather than making a second."""
+        body: dict[str, Any] = {"message": message}
+        for name, value in (("workflow", workflow), ("thread_id", thread_id)):
+            if value is not None:
+                body[name] = value
+        if metadata is not None:
+            body["metadata"] = metadata
+        key = idempotency_key or str(uuid.uuid4())
+        answer: dict[str, Any] = self._client.json(
+            "POST", "/api/v1/runs", json=body, headers={"idempotency-key": key}
+        )
+        return answer
+
+    def get(self, run_id: str, *, wait: int | None = None) -> dict[str, Any]:
+        """The run; with `wait` (seconds, up to 60), once it changes or the wait is over."""
+        params = {"wait": wait} if wait is not None else None
+        timeout = (wait or 0) + 30
+        answer: dict[str, Any] = self._client.json(
+            "GET", f"/api/v1/runs/{run_id}", params=params, timeout=timeout
+        )
+        return answer
+
+    def wait(self, run_id: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """The run once it is completed, failed, cancelled or interrupted, by long-polling.
+        Raises TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 50 if deadline is None else min(50, int(deadline - time.monotonic()))
+            run = self.get(run_id, wait=max(left, 0))
+            if run["status"] in TERMINAL_RUN_STATUSES:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run['status']}")
+
+    def events(self, run_id: str, *, after: str | None = None) -> Iterator[Event]:
+        """The run's events as they happen, until it ends. A dropped connection is opened
+        again from the last event seen (`Last-Event-ID`), so no event is missed or
+        repeated; `after` starts after an event id seen earlier."""
+        last = after
+        failures = 0
+        while True:
+            headers = {"accept": "text/event-stream"}
+            if last is not None:
+                headers["last-event-id"] = last
+            request = self._client.build_request(
+                "GET", f"/api/v1/runs/{run_id}/events", headers=headers, timeout=None
+            )
+            try:
+                response = self._client.send(request, stream=True)
+                try:
+                    parser = EventParser()
+                    for line in response.iter_lines():
+                        event = parser.feed(line)
+                        if event is not None:
+                            last = event.id or last
+                            failures = 0
+                            yield event
+                finally:
+                    response.close()
+            except (httpx.TransportError, ConnectionFailed) as error:
+                failures += 1
+                if failures > self._client.retries.attempts:
+                    raise ConnectionFailed(
+                        f"the event stream of {run_id} broke: {error}"
+                    ) from error
+                time.sleep(min(0.5 * 2 ** (failures - 1), 10))
+                continue
+            # The server ends the stream when the run has ended; anything else (a server
+            # going away cleanly) is resumed.
+            if self.get(run_id)["status"] in TERMINAL_RUN_STATUSES:
+                return
+
+    def approve(self, run_id: str, *, approved: bool = True) -> dict[str, Any]:
+        decision = "approved" if approved else "declined"
+        answer: dict[str, Any] = self._client.json(
+            "POST", f"/api/v1/runs/{run_id}/approval", json={"decision": decision}
+        )
+        return answer
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.json("POST", f"/api/v1/runs/{run_id}/cancel")
+        return answer
+
+    def report_pdf(self, run: dict[str, Any]) -> bytes:
+        """The PDF behind a completed run's `report_url` (a signed link, fetched as is)."""
+        url = run.get("report_url")
+        if not url:
+            raise OpenEnrichError(f"run {run.get('id')} has no report yet")
+        # The link's path and signature, from the server this client talks to (the
+        # link's host is the server's public address, which may not be reachable here).
+        signed = httpx.URL(url)
+        path = signed.raw_path.decode()
+        return self._client.request("GET", path).content
