@@ -62,7 +62,7 @@ SURFACES = frozenset({"streams", "verify", "leads", "entities"})
 # the packages that put things together use it (the CLI's client commands).
 CLIENT = frozenset({"client"})
 # They put the server together, so they may import anything.
-ASSEMBLERS = frozenset({"app", "background", "components", "cli", "__main__"})
+ASSEMBLERS = frozenset({"app", "background", "components", "cli", "client_cli", "__main__"})
 # Modules inside a lower package that assemble too, and why.
 ASSEMBLING_MODULES = {
     "openenrich.db.migrations.env": "Alembic's entry point: it needs every table "

@@ -1,4 +1,5 @@
-"""`openenrich`: serve the API, manage keys, organisations, plans and the database.
+"""`openenrich`: serve the API, manage keys, organisations, plans and the database; and,
+as a client of a running server, ingest files, query and follow runs (client_cli.py).
 
 Every flag also comes from its `OPENENRICH_*` environment variable (see config.Settings);
 a flag given on the command line wins.
@@ -20,7 +21,7 @@ from rich.table import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openenrich import __version__
+from openenrich import __version__, client_cli
 from openenrich.config import Settings
 from openenrich.db import Database, migrate
 from openenrich.errors import OpenEnrichError
@@ -42,6 +43,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(plans_app, name="plans")
 app.add_typer(db_app, name="db")
+client_cli.register(app)  # ingest, query, runs: through the HTTP API of a running server
 
 console = Console(stderr=True)
 

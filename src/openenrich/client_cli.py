@@ -1,0 +1,251 @@
+"""The CLI's client commands: `ingest`, `query`, `runs …`. They talk to a running server
+through `openenrich.client`, as any API client would (`OPENENRICH_URL`,
+`OPENENRICH_API_KEY`), and print one line, not a traceback, when something is wrong."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from openenrich.client import APIError, Client, ConnectionFailed, OpenEnrichError
+
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+Url = Annotated[
+    str | None,
+    typer.Option("--url", envvar="OPENENRICH_URL", help="The server [env: OPENENRICH_URL]"),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="OPENENRICH_API_KEY", help="An API key [env: OPENENRICH_API_KEY]"
+    ),
+]
+
+runs_app = typer.Typer(help="Create and follow verification runs.", no_args_is_help=True)
+
+
+@contextmanager
+def connected(url: str | None, api_key: str | None) -> Iterator[Client]:
+    """A client, and one line on stderr (exit 1) for whatever goes wrong with it."""
+    try:
+        with Client(url, api_key) as client:
+            yield client
+    except ConnectionFailed as error:
+        _fail(f"cannot reach the server: {error}")
+    except APIError as error:
+        _fail(f"the server refused: {error.message} ({error.status})")
+    except OpenEnrichError as error:
+        _fail(str(error))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+# -- ingest ----------------------------------------------------------------------------------
+
+FileFormat = Literal["ndjson", "json", "csv", "parquet"]
+_SUFFIXES: dict[str, FileFormat] = {
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+
+
+def read_events(path: Path, format: FileFormat | None = None) -> tuple[int, Iterator[bytes]]:
+    """How many events `path` holds and the events as JSON. NDJSON and CSV are read as
+    they are sent; a JSON array and Parquet are read whole first."""
+    kind = format or _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise OpenEnrichError(
+            f"{path.name}: say what it holds with --format (ndjson, json, csv or parquet)"
+        )
+    if not path.is_file():
+        raise OpenEnrichError(f"{path}: no such file")
+    if kind == "ndjson":
+        with path.open("rb") as file:
+            total = sum(1 for line in file if line.strip())
+        return total, _ndjson(path)
+    if kind == "json":
+        try:
+            items = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise OpenEnrichError(f"{path.name} is not JSON: {error}") from None
+        if not isinstance(items, list):
+            raise OpenEnrichError(f"{path.name} holds no JSON array of events")
+        return len(items), (orjson.dumps(item) for item in items)
+    if kind == "csv":
+        with path.open(newline="", encoding="utf-8") as file:
+            total = max(sum(1 for _ in csv.reader(file)) - 1, 0)
+        return total, _csv(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return table.num_rows, (orjson.dumps(row) for row in table.to_pylist())
+
+
+def _ndjson(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise OpenEnrichError(f"{path.name}, line {number}: not JSON ({error})") from None
+            yield line.strip()
+
+
+def _csv(path: Path) -> Iterator[bytes]:
+    with path.open(newline="", encoding="utf-8") as file:
+        for row in csv.DictReader(file):
+            yield orjson.dumps(row)
+
+
+def ingest(
+    file: Annotated[Path, typer.Argument(help="NDJSON, a JSON array, CSV or Parquet")],
+    stream: Annotated[str, typer.Option("--stream", "-s", help="The stream to send to")],
+    format: Annotated[
+        str | None, typer.Option(help="ndjson, json, csv or parquet (else from the suffix)")
+    ] = None,
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Send a file's events to a stream, in batches under the server's 1 MiB cap."""
+    if format is not None and format not in _SUFFIXES.values():
+        _fail(f"--format {format}: use ndjson, json, csv or parquet")
+    with connected(url, api_key) as client:
+        total, events = read_events(file, format)  # type: ignore[arg-type]
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=not console.is_terminal,
+        )
+        with progress:
+            task = progress.add_task(f"{file.name} → {stream}", total=total, rate="")
+
+            def sent(batch: Any, answer: dict[str, Any]) -> None:
+                progress.advance(task, batch.count)
+                elapsed = progress.tasks[0].elapsed or 0
+                done = progress.tasks[0].completed
+                rate = f"{done / elapsed:,.0f} events/s" if elapsed else ""
+                progress.update(task, rate=rate)
+
+            result = client.streams.ingest(stream, events, on_batch=sent)
+        rejected = f", {result.rejected:,} to the dead-letter queue" if result.rejected else ""
+        out.print(f"{result.accepted:,} events accepted in {result.batches:,} batches{rejected}")
+
+
+# -- query -----------------------------------------------------------------------------------
+
+
+def query(
+    sql: Annotated[str, typer.Argument(help="Read-only SQL (DuckDB); each stream is a table")],
+    format: Annotated[str, typer.Option(help="table, csv or json")] = "table",
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Run SQL over your streams and print the rows."""
+    if format not in ("table", "csv", "json"):
+        _fail(f"--format {format}: use table, csv or json")
+    with connected(url, api_key) as client:
+        if format == "csv":
+            sys.stdout.write(client.streams.query(sql, format="csv"))
+            return
+        answer = client.streams.query(sql)
+    if format == "json":
+        names = [column["name"] for column in answer["columns"]]
+        for row in answer["rows"]:
+            sys.stdout.write(orjson.dumps(dict(zip(names, row, strict=True))).decode() + "\n")
+        return
+    table = Table(*(column["name"] for column in answer["columns"]))
+    for row in answer["rows"]:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    if answer.get("truncated"):
+        console.print(f"(truncated by {answer.get('truncated_by')})")
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+@runs_app.command("create")
+def runs_create(
+    message: Annotated[str, typer.Argument(help="What to verify, in plain language")],
+    workflow: Annotated[str | None, typer.Option(help="A workflow's slug")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow it until it ends")] = False,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Send it again with this key: the same run")
+    ] = None,
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Start a verification run and print its id (or, with --wait, follow it)."""
+    with connected(url, api_key) as client:
+        run = client.runs.create(message, workflow=workflow, idempotency_key=idempotency_key)
+        if not wait:
+            out.print(run["id"])
+            return
+        console.print(f"run {run['id']}", highlight=False)
+        _follow(client, run["id"])
+
+
+@runs_app.command("follow")
+def runs_follow(
+    run_id: Annotated[str, typer.Argument(help="The run's id")],
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Print a run's events as they happen, and its answer as it is written."""
+    with connected(url, api_key) as client:
+        _follow(client, run_id)
+
+
+_SAY: dict[str, Callable[[Any], str | None]] = {
+    "answer.delta": lambda data: str(data.get("text", "")),
+    "tool_call": lambda data: f"· {data.get('name')} {data.get('status')}",
+    "run.requires_approval": lambda data: (
+        "plan waiting for approval: " + str((data.get("plan") or {}).get("summary", ""))
+    ),
+}
+
+
+def _follow(client: Client, run_id: str) -> None:
+    for event in client.runs.events(run_id):
+        say = _SAY.get(event.type)
+        line = say(event.data if isinstance(event.data, dict) else {}) if say else None
+        if line:
+            out.print(line)
+    run = client.runs.get(run_id)
+    verdict = (run.get("report") or {}).get("verdict")
+    summary = f"run {run['status']}" + (f": {verdict}" if verdict else "")
+    out.print(f"{summary} ({run['credits_used']} credits)")
+    if run["status"] != "completed":
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the client commands to the `openenrich` CLI."""
+    app.command()(ingest)
+    app.command()(query)
+    app.add_typer(runs_app, name="runs")
