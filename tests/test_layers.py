@@ -35,6 +35,7 @@ CORE = frozenset(
         "ids",
         "json_input",
         "json_output",
+        "logs",
         "fsync",
         "looping",
         "nodes",

@@ -21,7 +21,7 @@ from rich.table import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from openenrich import __version__, client_cli
+from openenrich import __version__, client_cli, logs
 from openenrich.config import Settings
 from openenrich.db import Database, migrate
 from openenrich.errors import OpenEnrichError
@@ -136,7 +136,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run the HTTP API and the background workers in one process."""
-    import logging
 
     import uvicorn
 
@@ -146,9 +145,7 @@ def serve(
         host=host, port=port, data_dir=data_dir, database_url=database_url, lake_url=lake_url
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
     try:
         plaintext = run_in_session(settings, service.bootstrap)
     except IntegrityError:  # another process bootstrapped this database at the same moment
@@ -165,7 +162,8 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        log_config=logs.uvicorn_log_config(),
+        access_log=False,  # ours (http/access_log.py) names the key's prefix and the duration
         server_header=False,
     )
 
@@ -182,7 +180,6 @@ def worker(
     """Run the background workers alone, without the HTTP API: start as many as the jobs
     need, next to `serve` processes started with OPENENRICH_WORKERS_IN_SERVE=false. On
     PostgreSQL they may run on any machine; on SQLite, on the database's machine."""
-    import logging
     import signal
 
     from openenrich import background
@@ -192,9 +189,7 @@ def worker(
         data_dir=data_dir, database_url=database_url, worker_concurrency=concurrency
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings)
     migrate.upgrade(settings.sync_database)
 
     async def main() -> None:

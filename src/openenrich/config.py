@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     lake_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
+    log_format: Literal["text", "json"] = "text"
 
     max_body_bytes: int = Field(default=1 * MIB, ge=1)
     max_ingest_body_bytes: int = Field(default=1 * MIB, ge=1)
