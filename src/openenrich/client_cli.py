@@ -5,6 +5,7 @@ through `openenrich.client`, as any API client would (`OPENENRICH_URL`,
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -117,16 +118,32 @@ def _csv(path: Path) -> Iterator[bytes]:
             yield orjson.dumps(row)
 
 
+def batch_key_prefix(path: Path, stream: str, batch_bytes: int) -> str:
+    """What names a file's batches for the server (their Idempotency-Keys): its content,
+    the stream and the batch size (which cuts the batches), so that running the same
+    command again after an interruption sends the same keys, and the server stores
+    nothing twice."""
+    digest = hashlib.sha256(f"{stream}\0{batch_bytes}\0".encode())
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return f"file-{digest.hexdigest()[:40]}"
+
+
 def ingest(
     file: Annotated[Path, typer.Argument(help="NDJSON, a JSON array, CSV or Parquet")],
     stream: Annotated[str, typer.Option("--stream", "-s", help="The stream to send to")],
     format: Annotated[
         str | None, typer.Option(help="ndjson, json, csv or parquet (else from the suffix)")
     ] = None,
+    batch_bytes: Annotated[
+        int, typer.Option(min=1024, max=1_000_000, help="The most bytes a batch holds")
+    ] = 1_000_000,
     url: Url = None,
     api_key: ApiKey = None,
 ) -> None:
-    """Send a file's events to a stream, in batches under the server's 1 MiB cap."""
+    """Send a file's events to a stream, in batches under the server's 1 MiB cap. Run it
+    again after an interruption: what was stored is not stored twice."""
     if format is not None and format not in _SUFFIXES.values():
         _fail(f"--format {format}: use ndjson, json, csv or parquet")
     with connected(url, api_key) as client:
@@ -151,7 +168,10 @@ def ingest(
                 rate = f"{done / elapsed:,.0f} events/s" if elapsed else ""
                 progress.update(task, rate=rate)
 
-            result = client.streams.ingest(stream, events, on_batch=sent)
+            prefix = batch_key_prefix(file, stream, batch_bytes)
+            result = client.streams.ingest(
+                stream, events, max_bytes=batch_bytes, on_batch=sent, idempotency_prefix=prefix
+            )
         rejected = f", {result.rejected:,} to the dead-letter queue" if result.rejected else ""
         out.print(f"{result.accepted:,} events accepted in {result.batches:,} batches{rejected}")
 

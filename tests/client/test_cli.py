@@ -6,17 +6,27 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import random
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
 from helpers.server import LiveServer
 from helpers.tenants import Tenants
 from openenrich.cli import app
 from openenrich.client import Client
+from openenrich.config import Settings
+from openenrich.streams.models import IngestKey
 
 QUICKSTART = "Verify identity: Rahul Sharma, +91 98xxxxxx10, PAN ABCDE1234F"
 
@@ -111,3 +121,41 @@ def test_errors_are_one_line(server: LiveServer, tmp_path: Path) -> None:
     odd = tmp_path / "events.txt"
     odd.write_text("{}")
     assert "--format" in runner.invoke(app, ["ingest", str(odd), "--stream", "web"]).output
+
+
+@pytest.mark.subprocess
+def test_ingest_interrupted_and_run_again_stores_each_event_once(
+    server: LiveServer, key: str, settings: Settings, tenants: Tenants, tmp_path: Path
+) -> None:
+    lines = 100_000
+    path = tmp_path / "events.ndjson"
+    path.write_text("".join(f'{{"seq": {n}, "path": "/p/{n % 97}"}}\n' for n in range(lines)))
+    with Client(server.url, key) as client:
+        client.streams.create("web")
+    env = {**os.environ, "OPENENRICH_URL": server.url, "OPENENRICH_API_KEY": key}
+    command = [sys.executable, "-m", "openenrich", "ingest", str(path), "--stream", "web"]
+    command += ["--batch-bytes", "20000"]  # ~250 batches for the kill to fall between
+
+    async def batches_stored(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(IngestKey)) or 0)
+
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    wanted = random.randint(5, 60)  # somewhere in the first quarter
+    while tenants.run(batches_stored) < wanted and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.kill()
+    first.wait()
+    interrupted_at = tenants.run(batches_stored)
+    assert 0 < interrupted_at < 200, "the first run was not interrupted part way"
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"{lines:,} events accepted" in done.stdout
+    with Client(server.url, key) as client:
+        client.streams.flush("web")
+    lake = settings.data_dir / "lake"
+    counted = duckdb.sql(
+        f"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{lake}/**/*.parquet')"
+    ).fetchall()
+    assert counted == [(lines, lines)]

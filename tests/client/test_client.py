@@ -137,6 +137,8 @@ def test_429_waits_for_retry_after_and_5xx_retries_only_what_is_safe_to_repeat()
     def answer(n: int, request: Any) -> Reply:
         if request.path == "/limited" and n == 1:
             return Reply(status=429, headers={"Retry-After": "0.2"}, body=b'{"error": "slow"}')
+        if request.path == "/busy" and n == 3:  # the same key's first try is being stored
+            return Reply(status=409, headers={"Retry-After": "0.1"}, body=b'{"error": "wait"}')
         if request.path == "/always-limited":
             return Reply(status=429, body=b'{"error": "slow down"}')
         if request.path.startswith("/broken"):
@@ -149,6 +151,7 @@ def test_429_waits_for_retry_after_and_5xx_retries_only_what_is_safe_to_repeat()
             started = time.monotonic()
             api.request("POST", "/limited")  # a 429 did nothing: even a POST is retried
             assert time.monotonic() - started >= 0.2
+            api.request("POST", "/busy")  # so did a 409 that says when to come back
             with pytest.raises(ServerError):
                 api.request("GET", "/broken-get")
             with pytest.raises(ServerError):
@@ -157,6 +160,7 @@ def test_429_waits_for_retry_after_and_5xx_retries_only_what_is_safe_to_repeat()
                 api.request("POST", "/broken-keyed", headers={"idempotency-key": "k"})
         paths = [request.path for request in remote.received]
         assert paths.count("/limited") == 2
+        assert paths.count("/busy") == 2
         assert paths.count("/broken-get") == 3
         assert paths.count("/broken-post") == 1  # not safe to repeat
         assert paths.count("/broken-keyed") == 3

@@ -126,12 +126,18 @@ class AsyncStreams:
         *,
         max_bytes: int = 1_000_000,
         on_batch: Callable[[Batch, dict[str, Any]], None] | None = None,
+        idempotency_prefix: str | None = None,
     ) -> IngestResult:
         """Send `events` (dicts, or JSON already encoded as bytes) in batches under the
-        server's 1 MiB cap; `on_batch` hears of each batch with the server's answer."""
+        server's 1 MiB cap; `on_batch` hears of each batch with the server's answer.
+
+        With `idempotency_prefix`, each batch goes with the Idempotency-Key
+        `{prefix}-{index of its first event}`: sending the same events again (after an
+        interruption) stores nothing twice, and a batch whose answer was lost is retried."""
         result = IngestResult()
         for batch in batches(stream_id, events, max_bytes=max_bytes):
-            answer = await self.send_batch(batch)
+            key = f"{idempotency_prefix}-{batch.first}" if idempotency_prefix else None
+            answer = await self.send_batch(batch, idempotency_key=key)
             result.add(batch, answer)
             if on_batch is not None:
                 on_batch(batch, answer)

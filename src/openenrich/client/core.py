@@ -13,7 +13,14 @@ import httpx
 import orjson
 
 from openenrich import __version__ as VERSION
-from openenrich.client.errors import ConnectionFailed, OpenEnrichError, RateLimited, ServerError
+from openenrich.client.errors import (
+    APIError,
+    Conflict,
+    ConnectionFailed,
+    OpenEnrichError,
+    RateLimited,
+    ServerError,
+)
 
 # Methods that may be sent twice with the effect of once; a POST is retried only when it
 # carries an Idempotency-Key.
@@ -24,10 +31,11 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 class Retries:
     """How often, and after how long, a call is tried again.
 
-    A 429 is retried after the server's `Retry-After` (else the backoff), whatever the
-    method: the server did nothing. A 5xx or a lost connection is retried only for calls
-    that are safe to repeat (see `repeatable`). Waits double from `backoff`, with jitter,
-    up to `max_wait` seconds."""
+    A 429, and a 409 that says when to come back (a batch with the same Idempotency-Key
+    is being stored), are retried whatever the method: the server did nothing. A 5xx or a
+    lost connection is retried only for calls that are safe to repeat (see `repeatable`).
+    The wait is the server's `Retry-After` when it gave one, else the backoff: doubling
+    from `backoff`, with jitter, up to `max_wait` seconds."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -37,11 +45,14 @@ class Retries:
         """Seconds to wait before try `attempt + 1`, or None to give up and raise."""
         if attempt >= self.attempts:
             return None
-        if isinstance(error, RateLimited):
-            if error.retry_after is not None:
-                return min(float(error.retry_after), self.max_wait)
-        elif not repeatable or not isinstance(error, ServerError | ConnectionFailed):
+        server_did_nothing = isinstance(error, RateLimited) or (
+            isinstance(error, Conflict) and error.retry_after is not None
+        )
+        failed = isinstance(error, ServerError | ConnectionFailed)
+        if not (server_did_nothing or (failed and repeatable)):
             return None
+        if isinstance(error, APIError) and error.retry_after is not None:
+            return min(error.retry_after, self.max_wait)
         return min(self.backoff * 2.0 ** (attempt - 1) * (0.5 + random.random()), self.max_wait)
 
 

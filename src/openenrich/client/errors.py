@@ -9,12 +9,13 @@
           ├── Forbidden         403: the key's role may not do this
           ├── NotFound          404 (another tenant's resources are not found either)
           ├── Conflict          409
-          ├── RateLimited       429, with `retry_after` in seconds when the server said
+          ├── RateLimited       429
           └── ServerError       5xx
 
 Each surface words its errors its own way (`{"error": "…"}`, `{"error": code, "detail":
 …}`, `{"detail": …}`, `{"error": {"code", "message", "run_id"}}`); `error_from` reads them
-all into `code` and `message`, and keeps the parsed body as `body`.
+all into `code` and `message`, keeps the parsed body as `body`, and `Retry-After` (in
+seconds) as `retry_after`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,20 @@ class APIError(OpenEnrichError):
     """The server answered with an error status."""
 
     def __init__(
-        self, status: int, message: str, *, code: str | None = None, body: Any = None
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
         self.code = code
         self.body = body
+        self.retry_after = retry_after  # seconds, when the server said when to try again
 
 
 class InvalidRequest(APIError):
@@ -70,9 +78,7 @@ class Conflict(APIError):
 
 
 class RateLimited(APIError):
-    def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.retry_after = retry_after
+    pass
 
 
 class ServerError(APIError):
@@ -112,11 +118,9 @@ def error_from(response: httpx.Response) -> APIError:
     kind = _BY_STATUS.get(response.status_code)
     if kind is None:
         kind = ServerError if response.status_code >= 500 else APIError
-    if kind is RateLimited:
-        return RateLimited(
-            response.status_code, message, code=code, body=body, retry_after=retry_after(response)
-        )
-    return kind(response.status_code, message, code=code, body=body)
+    return kind(
+        response.status_code, message, code=code, body=body, retry_after=retry_after(response)
+    )
 
 
 def _read(body: Any) -> tuple[str | None, str | None]:

@@ -229,10 +229,13 @@ class LakeEngine:
         self._wakeup = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._wal: WriteAheadLog | None = None
+        # When this process took its log: a record's writer that started before it is gone.
+        self.started_at = datetime.now(UTC)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.started_at = datetime.now(UTC)
         own = NodeDirectory.claim(self.settings.wal)
         self._wal = WriteAheadLog(
             own,
@@ -286,11 +289,12 @@ class LakeEngine:
         event_time: tuple[int, int] | None = None,
         schema_version: int = 0,
         now_us: int | None = None,
+        tag: str | None = None,
     ) -> Record:
         """Log `count` events (a JSON array) for a stream; returns once they are durable.
 
         `event_time` is the (min, max) of the events' own times in microseconds; without it
-        the ingest time stands in.
+        the ingest time stands in. `tag` is kept in the record's header (`tagged`).
         """
         assert self._wal is not None
         if self._buffered_bytes >= self.settings.buffer_max_bytes:
@@ -313,9 +317,29 @@ class LakeEngine:
                 low,
                 high,
                 schema_version,
+                tag,
             )
 
         return await self._wal.append(header, payload)
+
+    async def tagged(self, node: str, tag: str) -> list[RecordHeader] | None:
+        """The records `node`'s log still holds with `tag`, oldest first; None when that
+        log is neither this process's nor one it adopted (another process holds it). A
+        record stays in the log until a later flush releases its segment: a tag is found
+        for a while after its events reach the lake, which is what a caller resolving a
+        request a crash interrupted needs (streams/idempotency.py)."""
+        assert self._wal is not None
+        if node == self._wal.node_id:
+            directory = self._wal.directory
+        elif node in self._orphans:
+            directory = self._orphans[node]
+        else:
+            return None
+
+        def scan() -> list[RecordHeader]:
+            return [r.header for r in node_records(directory) if r.header.tag == tag]
+
+        return await asyncio.to_thread(scan)
 
     def _buffer_records(self, records: list[Record]) -> None:
         """Called in log order once records are durable (or found again at recovery)."""

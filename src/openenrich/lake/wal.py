@@ -62,6 +62,9 @@ class RecordHeader:
     event_time_min: int  # Unix microseconds
     event_time_max: int
     schema_version: int  # the stream's version the events were validated against
+    # The writer's name for the record, kept with it (ingest: the request's Idempotency-Key,
+    # so that after a crash the log says whether that request's events were stored).
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ def encode_record(header: RecordHeader, payload: bytes) -> bytes:
             header.event_time_min,
             header.event_time_max,
             header.schema_version,
+            *((header.tag,) if header.tag is not None else ()),
         )
     )
     body = _HEADER_LENGTH.pack(len(head)) + head + payload

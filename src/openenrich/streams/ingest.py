@@ -43,17 +43,24 @@ class Ingested:
 
 
 async def ingest_batch(
-    streams: Streams, principal: Principal, body: bytes, *, endpoint: str
+    streams: Streams, principal: Principal, body: bytes, *, endpoint: str, tag: str | None = None
 ) -> Ingested:
-    """`POST /ingest`: `{"stream_id": …, "data": [event, …]}`."""
+    """`POST /ingest`: `{"stream_id": …, "data": [event, …]}`. `tag` (the request's
+    Idempotency-Key) is kept with the events' log records."""
     depth = streams.settings.json_max_depth
     return await _ingest_recorded(
-        streams, principal, body, endpoint, None, lambda: parse_ingest(body, depth)
+        streams, principal, body, endpoint, None, lambda: parse_ingest(body, depth), tag
     )
 
 
 async def ingest_envelopes(
-    streams: Streams, principal: Principal, body: bytes, stream_id: str | None, *, endpoint: str
+    streams: Streams,
+    principal: Principal,
+    body: bytes,
+    stream_id: str | None,
+    *,
+    endpoint: str,
+    tag: str | None = None,
 ) -> Ingested:
     """`POST /v1/streams/ingest`: one envelope or an array of them, for `stream_id` (the
     X-Stream-Id header)."""
@@ -63,7 +70,7 @@ async def ingest_envelopes(
             raise InvalidRequest("The X-Stream-Id header is required.", code="invalid_format")
         return parse_envelopes(body, stream_id, streams.settings.json_max_depth)
 
-    return await _ingest_recorded(streams, principal, body, endpoint, stream_id, parse)
+    return await _ingest_recorded(streams, principal, body, endpoint, stream_id, parse, tag)
 
 
 async def _ingest_recorded(
@@ -73,13 +80,14 @@ async def _ingest_recorded(
     endpoint: str,
     stream_id: str | None,
     parse: Callable[[], Events],
+    tag: str | None,
 ) -> Ingested:
     """Parse and ingest; a refusal, and events sent to the dead-letter queue, show on
     /errors."""
     try:
         events = parse()
         stream_id = events.stream_id
-        result = await ingest(streams, principal, events)
+        result = await ingest(streams, principal, events, tag)
     except OpenEnrichError as error:
         record_failure(streams, principal.tenant, error, endpoint, stream_id=stream_id, body=body)
         raise
@@ -92,8 +100,11 @@ def _array(rows: Sequence[msgspec.Raw]) -> bytes:
     return b"[" + b",".join(bytes(row) for row in rows) + b"]"
 
 
-async def ingest(streams: Streams, principal: Principal, events: Events) -> Ingested:
-    """Validate `events` against their stream and log them; returns once they are durable."""
+async def ingest(
+    streams: Streams, principal: Principal, events: Events, tag: str | None = None
+) -> Ingested:
+    """Validate `events` against their stream and log them (their records tagged `tag`);
+    returns once they are durable."""
     tenant = principal.tenant
     config = await streams.registry.get(tenant, events.stream_id)
     if config is None:
@@ -141,6 +152,7 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
                 event_time=events.event_time,
                 schema_version=config.version,
                 now_us=now_us,
+                tag=tag,
             )
         )
     if rejected:
@@ -152,7 +164,7 @@ async def ingest(streams: Streams, principal: Principal, events: Events) -> Inge
             ]
         )
         appends.append(
-            streams.engine.append(*key, "dlq", letters, count=len(rejected), now_us=now_us)
+            streams.engine.append(*key, "dlq", letters, count=len(rejected), now_us=now_us, tag=tag)
         )
     try:
         await asyncio.gather(*appends)  # both records share one group commit

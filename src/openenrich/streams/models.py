@@ -4,7 +4,16 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from openenrich.db.base import Base, TenantMixin
@@ -141,3 +150,19 @@ class IngestError(TenantMixin, Base):
     endpoint: Mapped[str] = mapped_column(String(64))
     request_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestKey(TenantMixin, Base):
+    """An ingest request's Idempotency-Key (streams/idempotency.py): `pending` from before
+    its events are logged until its answer is written here, `done` with that answer for
+    24 hours. `node` is the log that holds the events (their records carry the key)."""
+
+    __tablename__ = "ingest_keys"
+    __table_args__ = (PrimaryKeyConstraint("org_id", "environment", "key"),)
+
+    key: Mapped[str] = mapped_column(String(255))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(8))
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from openenrich.errors import RateLimited
+from openenrich.errors import OpenEnrichError, RateLimited
 from openenrich.http.responses import JSONBody
 from openenrich.http.routing import JSONRoute
 from openenrich.http.session import DbSession
 from openenrich.http.state import app_state
 from openenrich.lake.query import Format as QueryFormat
-from openenrich.streams import configuration, reports, schema_history
+from openenrich.streams import configuration, idempotency, reports, schema_history
 from openenrich.streams.connect import connection_details
 from openenrich.streams.dead_letters import read_dead_letters
 from openenrich.streams.ingest import flush, ingest_batch, ingest_envelopes, record_failure
@@ -125,6 +127,16 @@ _ENVELOPES_BODY = {
 }
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Send a batch again with the same key (for 24 hours): the first answer "
+        "comes back and nothing is stored twice",
+    ),
+]
+
+
 # The ingest answers are written here with orjson (the hottest path); IngestAccepted and
 # EnvelopesAccepted describe them.
 @router.post(
@@ -133,16 +145,54 @@ _ENVELOPES_BODY = {
     openapi_extra=_INGEST_BODY,
     response_model=IngestAccepted,
 )
-async def ingest(request: Request, principal: IngestPrincipal) -> Response:
+async def ingest(
+    request: Request, principal: IngestPrincipal, idempotency_key: IdempotencyKey = None
+) -> Response:
     body = await request.body()
+    streams = streams_of(request)
     # The path as sent: request.url.path, without building a URL (~15 µs) for every batch.
-    result = await ingest_batch(
-        streams_of(request), principal, body, endpoint=request.scope["path"]
-    )
-    answer: dict[str, Any] = {"accepted": result.accepted, "buffered": result.buffered}
-    if result.rejected:
-        answer["rejected"] = result.rejected
+    endpoint = request.scope["path"]
+
+    async def store(tag: str | None) -> dict[str, Any]:
+        result = await ingest_batch(streams, principal, body, endpoint=endpoint, tag=tag)
+        answer: dict[str, Any] = {"accepted": result.accepted, "buffered": result.buffered}
+        if result.rejected:
+            answer["rejected"] = result.rejected
+        return answer
+
+    if idempotency_key is None:
+        answer = await store(None)
+    else:
+        route = {"accepted": 0, "buffered": 0}
+        answer = await once(streams, principal, idempotency_key, body, route, store)
     return Response(orjson.dumps(answer), media_type="application/json")
+
+
+async def once(
+    streams: Streams,
+    principal: Principal,
+    key: str,
+    body: bytes,
+    route: dict[str, Any],
+    store: Callable[[str], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """`store` the batch under its Idempotency-Key, or the first answer again."""
+    claimed = await idempotency.claim(streams, principal.tenant, key, body, route)
+    if not isinstance(claimed, idempotency.Claimed):
+        return claimed
+    try:
+        answer = await store(key)
+    except OpenEnrichError as error:
+        if error.status_code < 500:  # refused before anything was logged
+            await idempotency.abandon(streams, principal.tenant, claimed)
+        else:
+            await idempotency.settle(streams, principal.tenant, claimed)
+        raise
+    except BaseException:
+        await asyncio.shield(idempotency.settle(streams, principal.tenant, claimed))
+        raise
+    await idempotency.finish(streams, principal.tenant, claimed, answer)
+    return answer
 
 
 @router.post(
@@ -155,18 +205,27 @@ async def stream_ingest(
     request: Request,
     principal: IngestPrincipal,
     x_stream_id: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     body = await request.body()
-    result = await ingest_envelopes(
-        streams_of(request), principal, body, x_stream_id, endpoint=request.scope["path"]
-    )
-    answer: dict[str, Any] = {
+    streams = streams_of(request)
+    endpoint = request.scope["path"]
+    route: dict[str, Any] = {
         "status": "accepted",
         "ingested_bytes": len(body),
         "stream_id": x_stream_id,
     }
-    if result.rejected:
-        answer["rejected"] = result.rejected
+
+    async def store(tag: str | None) -> dict[str, Any]:
+        result = await ingest_envelopes(
+            streams, principal, body, x_stream_id, endpoint=endpoint, tag=tag
+        )
+        return {**route, "rejected": result.rejected} if result.rejected else route
+
+    if idempotency_key is None:
+        answer = await store(None)
+    else:
+        answer = await once(streams, principal, idempotency_key, body, route, store)
     return Response(orjson.dumps(answer), media_type="application/json")
 
 

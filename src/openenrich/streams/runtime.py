@@ -32,6 +32,7 @@ class Streams:
     """What the streams surface needs at run time, built once per process."""
 
     settings: Settings
+    database: Database
     storage: LakeStorage
     engine: LakeEngine
     registry: StreamRegistry
@@ -104,7 +105,7 @@ async def start(
     await engine.start()
     stats.start()
     sandbox = QuerySandbox(storage, settings)
-    return Streams(settings, storage, engine, registry, stats, sandbox, processing)
+    return Streams(settings, database, storage, engine, registry, stats, sandbox, processing)
 
 
 async def stop(streams: Streams) -> None:

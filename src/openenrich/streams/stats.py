@@ -21,7 +21,7 @@ from openenrich.db import Database
 from openenrich.db.text import column_length, storable
 from openenrich.ids import new_id, utcnow
 from openenrich.looping import BackgroundLoop
-from openenrich.streams.models import IngestError, StatsMinute, UsageMonth
+from openenrich.streams.models import IngestError, IngestKey, StatsMinute, UsageMonth
 from openenrich.tenancy.tenant import Tenant
 
 logger = logging.getLogger("openenrich.streams.stats")
@@ -237,5 +237,10 @@ class StreamStats:
             await session.execute(delete(StatsMinute).where(StatsMinute.minute < now - keep_stats))
             await session.execute(
                 delete(IngestError).where(IngestError.created_at < now - keep_errors)
+            )
+            await session.execute(  # an Idempotency-Key answers again for 24 hours
+                delete(IngestKey).where(
+                    IngestKey.created_at < now - timedelta(hours=24), IngestKey.state == "done"
+                )
             )
             await session.commit()
