@@ -13,11 +13,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpers.tenants import Tenants, bearer
 from leads.conftest import Leads, addresses, serve
 from openenrich.config import Settings
-from openenrich.leads.models import LEAD_FIELDS
+from openenrich.leads.models import LEAD_FIELDS, LeadUploadSlot
 
 REFERENCE_BODY = b"""[
     {
@@ -490,6 +492,17 @@ def test_the_cap_holds_across_server_processes(settings: Settings, tenants: Tena
     two servers on one database share an account's three slots."""
     shared = settings.model_copy(update={"rate_limit_backend": "database"})
     key = tenants.key("acme")
+
+    async def leases(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(LeadUploadSlot)) or 0)
+
+    def held(count: int) -> None:
+        """Wait until the stalled uploads hold their slots (a busy machine is slow to)."""
+        deadline = time.monotonic() + 30
+        while tenants.run(leases) < count:
+            assert time.monotonic() < deadline, "the stalled uploads never took their slots"
+            time.sleep(0.05)
+
     with (
         serve(shared) as first,
         serve(shared) as second,
@@ -500,6 +513,7 @@ def test_the_cap_holds_across_server_processes(settings: Settings, tenants: Tena
         pipeline = leads.create_pipeline()["pipeline_id"]
         stalled = stall(leads, first.url, pipeline, 2)
         stalled += stall(leads, second.url, pipeline, 1, start=1000)
+        held(3)
         try:
             refused = two.post(
                 f"/v1/pipelines/{pipeline}/leads",
