@@ -55,7 +55,7 @@ def flush(server: BenchServer, key: str, stream: str) -> None:
 
 
 def counted(server: BenchServer, stream: str) -> tuple[int, int]:
-    files = f"{server.data_dir}/lake/**/stream={stream}/**/*.parquet"
+    files = f"{server.data_dir}/lake/*/*/{stream}/date=*/*.parquet"
     total, distinct = duckdb.sql(
         f"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{files}')"
     ).fetchall()[0]
