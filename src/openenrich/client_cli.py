@@ -35,6 +35,7 @@ ApiKey = Annotated[
 ]
 
 runs_app = typer.Typer(help="Create and follow verification runs.", no_args_is_help=True)
+leads_app = typer.Typer(help="Upload and export a pipeline's leads.", no_args_is_help=True)
 
 
 @contextmanager
@@ -264,8 +265,63 @@ def _follow(client: Client, run_id: str) -> None:
         raise typer.Exit(1)
 
 
+# -- leads -----------------------------------------------------------------------------------
+
+
+@leads_app.command("upload")
+def leads_upload(
+    file: Annotated[Path, typer.Argument(help="A CSV with a header row (email, first_name, …)")],
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="The pipeline's id")],
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Upload a CSV's leads to a pipeline, in chunks under the server's caps, three at a
+    time. Leads already in the account (by email) are skipped, so a re-run adds nothing."""
+    with connected(url, api_key) as client:
+        total, rows = read_events(file, "csv")
+        # An empty cell is a field not given, not an empty value.
+        leads = ({k: v for k, v in orjson.loads(row).items() if v != ""} for row in rows)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} leads"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=not console.is_terminal,
+        )
+        with progress:
+            task = progress.add_task(f"{file.name} → {pipeline}", total=total)
+            result = client.leads.upload(
+                pipeline, leads, on_chunk=lambda answer: progress.advance(task, answer["received"])
+            )
+        out.print(
+            f"{result.created:,} created, {result.skipped:,} skipped, {result.failed:,} failed "
+            f"of {result.received:,} leads"
+        )
+        if result.failed:
+            raise typer.Exit(1)
+
+
+@leads_app.command("export")
+def leads_export(
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="The pipeline's id")],
+    format: Annotated[str, typer.Option(help="csv or ndjson")] = "csv",
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Write every lead of a pipeline to standard output, with its enriched values."""
+    if format not in ("csv", "ndjson"):
+        _fail(f"--format {format}: use csv or ndjson")
+    with connected(url, api_key) as client:
+        for chunk in client.leads.export_file(pipeline, format):  # type: ignore[arg-type]
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+
+
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `openenrich` CLI."""
     app.command()(ingest)
     app.command()(query)
     app.add_typer(runs_app, name="runs")
+    app.add_typer(leads_app, name="leads")

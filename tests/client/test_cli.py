@@ -159,3 +159,26 @@ def test_ingest_interrupted_and_run_again_stores_each_event_once(
         f"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{lake}/**/*.parquet')"
     ).fetchall()
     assert counted == [(lines, lines)]
+
+
+def test_leads_upload_and_export(
+    cli: CliRunner, server: LiveServer, key: str, tmp_path: Path
+) -> None:
+    with Client(server.url, key) as client:
+        pipeline = client.leads.create_pipeline("From a CSV")["pipeline_id"]
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "email,first_name,company\n"
+        + "".join(f"lead{n}@example.com,Lead{n},{'Acme' if n % 2 else ''}\n" for n in range(300))
+    )
+    uploaded = cli.invoke(app, ["leads", "upload", str(path), "--pipeline", pipeline])
+    assert uploaded.exit_code == 0, uploaded.output
+    assert "300 created, 0 skipped, 0 failed of 300 leads" in uploaded.stdout
+    again = cli.invoke(app, ["leads", "upload", str(path), "--pipeline", pipeline])
+    assert "0 created, 300 skipped" in again.stdout
+    exported = cli.invoke(app, ["leads", "export", "--pipeline", pipeline, "--format", "ndjson"])
+    assert exported.exit_code == 0, exported.output
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(rows) == 300
+    as_csv = cli.invoke(app, ["leads", "export", "--pipeline", pipeline])
+    assert len(list(csv.reader(io.StringIO(as_csv.stdout)))) == 301

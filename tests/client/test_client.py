@@ -249,3 +249,35 @@ def test_a_stream_that_ends_before_the_run_is_resumed_from_the_last_event() -> N
         ("/api/v1/runs/run_1/events", "2"),
         ("/api/v1/runs/run_1", None),
     ]
+
+
+def test_leads_upload_in_chunks_and_export_by_cursor(
+    api: Client, server: LiveServer, key: str
+) -> None:
+    pipeline = api.leads.create_pipeline("Cookbook")["pipeline_id"]
+    leads = [{"email": f"person{n}@example.com", "first_name": f"P{n}"} for n in range(2_500)]
+    chunks: list[int] = []
+    result = api.leads.upload(
+        pipeline, leads, max_rows=400, on_chunk=lambda a: chunks.append(a["received"])
+    )
+    assert (result.received, result.created, result.skipped, result.failed) == (2_500, 2_500, 0, 0)
+    assert result.chunks == len(chunks) == 7
+    again = api.leads.upload(pipeline, leads[:10])  # deduplicated by email
+    assert (again.created, again.skipped) == (0, 10)
+    exported = list(api.leads.export(pipeline, page_size=1_000))
+    assert len(exported) == 2_500
+    assert {row["lead"]["lead_email"] for row in exported} == {lead["email"] for lead in leads}
+    assert any(p["pipeline_id"] == pipeline for p in api.leads.pipelines())
+    csv_text = b"".join(api.leads.export_file(pipeline, "csv")).decode()
+    assert len(csv_text.strip().splitlines()) == 2_501
+
+    async def upload_async() -> int:
+        async with AsyncClient(server.url, key) as client:
+            other = (await client.leads.create_pipeline("Async"))["pipeline_id"]
+            fresh = [{"email": f"async{n}@example.com"} for n in range(900)]
+            done = await client.leads.upload(other, fresh, max_rows=100)
+            rows = [row async for row in client.leads.export(other, page_size=250)]
+            assert done.created == len(rows) == 900
+            return done.chunks
+
+    assert asyncio.run(upload_async()) == 9

@@ -18,9 +18,11 @@ from openenrich.client.core import (
     IngestResult,
     QueryFormat,
     Retries,
+    UploadResult,
     accept_header,
     batches,
     connection,
+    lead_chunks,
     query_answer,
     repeatable,
 )
@@ -53,6 +55,7 @@ class AsyncClient:
         )
         self.streams = AsyncStreams(self)
         self.runs = AsyncRuns(self)
+        self.leads = AsyncLeads(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -281,3 +284,65 @@ class AsyncRuns:
         signed = httpx.URL(url)
         path = signed.raw_path.decode()
         return (await self._client.request("GET", path)).content
+
+
+class AsyncLeads:
+    """Lead pipelines, as `Leads`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create_pipeline(self, name: str, **fields: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json(
+            "POST", "/v1/pipelines", json={"pipeline_name": name, **fields}
+        )
+        return answer
+
+    async def pipelines(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = (await self._client.json("GET", "/v1/pipelines"))["data"]
+        return answer
+
+    async def upload(
+        self,
+        pipeline_id: str,
+        leads: Iterable[dict[str, Any]],
+        *,
+        max_rows: int = 5_000,
+        concurrency: int = 3,
+        on_chunk: Callable[[dict[str, Any]], None] | None = None,
+    ) -> UploadResult:
+        """As `Leads.upload`: chunks under the caps, `concurrency` (at most 3) at a time."""
+        result = UploadResult()
+        path = f"/v1/pipelines/{pipeline_id}/leads"
+        headers = {"content-type": "application/json"}
+        slots = asyncio.Semaphore(max(1, min(concurrency, 3)))
+
+        async def send(body: bytes) -> None:
+            try:
+                answer = await self._client.json("POST", path, content=body, headers=headers)
+            finally:
+                slots.release()
+            result.add(answer)
+            if on_chunk is not None:
+                on_chunk(answer)
+
+        async with asyncio.TaskGroup() as group:
+            for body in lead_chunks(leads, max_rows=max_rows):
+                await slots.acquire()  # the next chunk is read when it can go
+                group.create_task(send(body))
+        return result
+
+    async def export(
+        self, pipeline_id: str, *, page_size: int = 1_000
+    ) -> AsyncIterator[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": page_size}
+        while True:
+            page = await self._client.json(
+                "GET", f"/v1/pipelines/{pipeline_id}/leads", params=params
+            )
+            for row in page["data"]:
+                yield row
+            cursor = page["pagination"].get("next_cursor")
+            if not page["pagination"].get("has_more") or not cursor:
+                return
+            params = {"limit": page_size, "after": cursor}

@@ -194,3 +194,39 @@ class IngestResult:
         self.accepted += int(answer.get("accepted", 0))
         self.rejected += int(answer.get("rejected", 0))
         self.batches += 1
+
+
+@dataclass(slots=True)
+class UploadResult:
+    """What the server said of the chunks one `leads.upload` sent, added up."""
+
+    received: int = 0
+    created: int = 0
+    skipped: int = 0
+    failed: int = 0
+    chunks: int = 0
+
+    def add(self, answer: dict[str, Any]) -> None:
+        for name in ("received", "created", "skipped", "failed"):
+            setattr(self, name, getattr(self, name) + int(answer.get(name, 0)))
+        self.chunks += 1
+
+
+def lead_chunks(
+    leads: Iterable[dict[str, Any]], *, max_rows: int = 5_000, max_bytes: int = 4_000_000
+) -> Iterator[bytes]:
+    """`leads` as upload bodies (JSON arrays) under the server's caps: 25,000 rows and
+    4 MiB a request."""
+    parts: list[bytes] = []
+    size = 2
+    for index, lead in enumerate(leads):
+        encoded = orjson.dumps(lead)
+        if len(encoded) + 3 > max_bytes:
+            raise OpenEnrichError(f"lead {index} is {len(encoded):,} bytes: more than an upload")
+        if parts and (size + len(encoded) + 1 > max_bytes or len(parts) >= max_rows):
+            yield b"[" + b",".join(parts) + b"]"
+            parts, size = [], 2
+        parts.append(encoded)
+        size += len(encoded) + 1
+    if parts:
+        yield b"[" + b",".join(parts) + b"]"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -18,9 +19,11 @@ from openenrich.client.core import (
     IngestResult,
     QueryFormat,
     Retries,
+    UploadResult,
     accept_header,
     batches,
     connection,
+    lead_chunks,
     query_answer,
     repeatable,
 )
@@ -54,6 +57,7 @@ class Client:
         )
         self.streams = Streams(self)
         self.runs = Runs(self)
+        self.leads = Leads(self)
 
     def __enter__(self) -> Client:
         return self
@@ -282,3 +286,85 @@ class Runs:
         signed = httpx.URL(url)
         path = signed.raw_path.decode()
         return self._client.request("GET", path).content
+
+
+class Leads:
+    """Lead pipelines: `/v1/pipelines`, uploads and exports."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create_pipeline(self, name: str, **fields: Any) -> dict[str, Any]:
+        """A pipeline; `fields` as the reference's body (pipeline_description, …)."""
+        answer: dict[str, Any] = self._client.json(
+            "POST", "/v1/pipelines", json={"pipeline_name": name, **fields}
+        )
+        return answer
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._client.json("GET", "/v1/pipelines")["data"]
+        return answer
+
+    def upload(
+        self,
+        pipeline_id: str,
+        leads: Iterable[dict[str, Any]],
+        *,
+        max_rows: int = 5_000,
+        concurrency: int = 3,
+        on_chunk: Callable[[dict[str, Any]], None] | None = None,
+    ) -> UploadResult:
+        """Upload `leads` in chunks under the server's caps, `concurrency` at a time (the
+        reference allows 3 uploads in progress per account; a 429 is waited out).
+        Leads are deduplicated by email: sending them again skips them."""
+        result = UploadResult()
+        path = f"/v1/pipelines/{pipeline_id}/leads"
+        headers = {"content-type": "application/json"}
+
+        def send(body: bytes) -> dict[str, Any]:
+            answer: dict[str, Any] = self._client.json("POST", path, content=body, headers=headers)
+            return answer
+
+        with ThreadPoolExecutor(max(1, min(concurrency, 3))) as pool:
+            pending: list[Future[dict[str, Any]]] = []
+            for body in lead_chunks(leads, max_rows=max_rows):
+                pending.append(pool.submit(send, body))
+                if len(pending) >= concurrency:
+                    self._done(pending.pop(0), result, on_chunk)
+            for future in pending:
+                self._done(future, result, on_chunk)
+        return result
+
+    @staticmethod
+    def _done(
+        future: Future[dict[str, Any]],
+        result: UploadResult,
+        on_chunk: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        answer = future.result()
+        result.add(answer)
+        if on_chunk is not None:
+            on_chunk(answer)
+
+    def export(self, pipeline_id: str, *, page_size: int = 1_000) -> Iterator[dict[str, Any]]:
+        """Every lead of the pipeline, a page at a time by cursor (stable while others
+        upload)."""
+        params: dict[str, Any] = {"limit": page_size}
+        while True:
+            page = self._client.json("GET", f"/v1/pipelines/{pipeline_id}/leads", params=params)
+            yield from page["data"]
+            cursor = page["pagination"].get("next_cursor")
+            if not page["pagination"].get("has_more") or not cursor:
+                return
+            params = {"limit": page_size, "after": cursor}
+
+    def export_file(self, pipeline_id: str, format: Literal["csv", "ndjson"]) -> Iterator[bytes]:
+        """The server's whole-pipeline export (`?format=csv|ndjson`), as it streams."""
+        request = self._client.build_request(
+            "GET", f"/v1/pipelines/{pipeline_id}/leads", params={"format": format}, timeout=None
+        )
+        response = self._client.send(request, stream=True)
+        try:
+            yield from response.iter_bytes()
+        finally:
+            response.close()
