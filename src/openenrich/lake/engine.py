@@ -231,6 +231,9 @@ class LakeEngine:
         self._wal: WriteAheadLog | None = None
         # When this process took its log: a record's writer that started before it is gone.
         self.started_at = datetime.now(UTC)
+        # The tagged records found in the logs at start, by (node, org_id, environment,
+        # tag): what a caller resolves its interrupted requests with (`recovered_tags`).
+        self._recovered_tags: dict[tuple[str, str, str, str], list[RecordHeader]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -322,7 +325,20 @@ class LakeEngine:
 
         return await self._wal.append(header, payload)
 
-    async def tagged(self, node: str, tag: str) -> list[RecordHeader] | None:
+    def recovered_tags(
+        self,
+    ) -> tuple[set[str], dict[tuple[str, str, str, str], list[RecordHeader]]]:
+        """The logs read at start (this process's and the ones it adopted) and the tagged
+        records they held, by (node, org_id, environment, tag); handed over once (the
+        flusher releases those logs soon after start, so only this list remembers)."""
+        assert self._wal is not None
+        nodes = {self._wal.node_id, *self._orphans}
+        tags, self._recovered_tags = self._recovered_tags, {}
+        return nodes, tags
+
+    async def tagged(
+        self, node: str, org_id: str, environment: str, tag: str
+    ) -> list[RecordHeader] | None:
         """The records `node`'s log still holds with `tag`, oldest first; None when that
         log is neither this process's nor one it adopted (another process holds it). A
         record stays in the log until a later flush releases its segment: a tag is found
@@ -337,7 +353,12 @@ class LakeEngine:
             return None
 
         def scan() -> list[RecordHeader]:
-            return [r.header for r in node_records(directory) if r.header.tag == tag]
+            return [
+                r.header
+                for r in node_records(directory)
+                if (r.header.tag, r.header.org_id, r.header.environment)
+                == (tag, org_id, environment)
+            ]
 
         return await asyncio.to_thread(scan)
 
@@ -752,6 +773,9 @@ class LakeEngine:
         kept = []
         for record in records:
             h = record.header
+            if h.tag is not None:  # flushed or not: the request that logged it may ask
+                place = (node, h.org_id, h.environment, h.tag)
+                self._recovered_tags.setdefault(place, []).append(h)
             if (
                 h.lsn > flushed.get((h.org_id, h.environment, h.stream_id, h.kind), -1)
                 and h.lsn not in set_aside

@@ -3,11 +3,13 @@ last 24 hours gets its first answer again, and nothing is stored twice.
 
 A key's row is written `pending` (committed) before its events are logged, and `done`,
 with the answer, after; the log's records carry the key too (their `tag`). A crash between
-the two leaves a `pending` row. The next request with that key, in the process that owns
-that log (or adopted it), looks for the key in the log: found, the events were stored and
-the answer is made from the records; not found, they were not, and the request is taken
-as new. Anywhere else (the first request is still being stored, or another process holds
-that log) it is a 409 to retry a moment later. The same key with another body is refused (400).
+the two leaves a `pending` row. The process that takes that log over (the restarted one,
+or one that adopts it) resolves its pending rows when it starts, from the records it read
+(`resolve_recovered`), before its flusher releases them: found, the events were stored and
+the answer is made from the records; not found, they were not, and the row goes. A request
+meeting a pending row it cannot resolve (the first request is still being stored, or
+another process holds that log) gets a 409 to retry a moment later. The same key with
+another body is refused (400).
 """
 
 from __future__ import annotations
@@ -15,17 +17,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openenrich.errors import Conflict, InvalidRequest
 from openenrich.ids import utcnow
 from openenrich.lake.wal import RecordHeader
 from openenrich.streams.models import IngestKey
-from openenrich.streams.runtime import Streams
 from openenrich.tenancy.tenant import Tenant
+
+if TYPE_CHECKING:
+    from openenrich.db import Database
+    from openenrich.lake.engine import LakeEngine
+    from openenrich.streams.runtime import Streams
 
 KEEP = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -84,7 +90,7 @@ async def claim(
                 return dict(row.answer or {})
             if row.node == engine.node_id and row.created_at >= engine.started_at:
                 raise _in_progress()  # this process is storing it now
-            logged = await engine.tagged(row.node, key)
+            logged = await engine.tagged(row.node, owner["org_id"], owner["environment"], key)
             if logged is None:  # another process holds that log
                 raise _in_progress()
             if logged:  # stored before the crash: the answer the request would have had
@@ -113,7 +119,10 @@ def with_counts(route: dict[str, Any], records: list[RecordHeader]) -> dict[str,
 async def settle(streams: Streams, tenant: Tenant, claimed: Claimed) -> None:
     """A request that failed in an unexpected way: done if its events reached the log,
     else forgotten, so that a retry gets the truth rather than a 409 until a restart."""
-    logged = await streams.engine.tagged(streams.engine.node_id, claimed.key)
+    engine = streams.engine
+    logged = await engine.tagged(
+        engine.node_id, tenant.org_id, tenant.environment.value, claimed.key
+    )
     if not logged:
         await abandon(streams, tenant, claimed)
         return
@@ -154,3 +163,23 @@ def _in_progress() -> Conflict:
         "A batch with this Idempotency-Key is being stored; retry in a moment",
         headers={"Retry-After": "1"},
     )
+
+
+async def resolve_recovered(database: Database, engine: LakeEngine) -> int:
+    """At start: the pending keys of the logs this process took over, resolved from the
+    records it read in them. Returns how many were resolved."""
+    nodes, tags = engine.recovered_tags()
+    async with database.session() as session:
+        rows = (
+            await session.scalars(
+                select(IngestKey).where(IngestKey.state == "pending", IngestKey.node.in_(nodes))
+            )
+        ).all()
+        for row in rows:
+            logged = tags.get((row.node, row.org_id, row.environment, row.key))
+            if logged:
+                row.state, row.answer = "done", with_counts(row.answer or {}, logged)
+            else:
+                await session.delete(row)
+        await session.commit()
+    return len(rows)

@@ -16,6 +16,7 @@ from openenrich.jobs.notify import JobHub
 from openenrich.lake.engine import BufferKey, FlushedFile, LakeEngine, Quarantined
 from openenrich.lake.query import QuerySandbox
 from openenrich.lake.storage import LakeStorage
+from openenrich.streams import idempotency
 from openenrich.streams.forwarding import forward_flushed
 from openenrich.streams.processing import Processing
 from openenrich.streams.registry import StreamRegistry
@@ -103,6 +104,7 @@ async def start(
         processors=processing,
     )
     await engine.start()
+    await idempotency.resolve_recovered(database, engine)  # before any request meets one
     stats.start()
     sandbox = QuerySandbox(storage, settings)
     return Streams(settings, database, storage, engine, registry, stats, sandbox, processing)
