@@ -11,7 +11,6 @@ from fastapi import FastAPI
 from openenrich import __version__, background
 from openenrich.components import COMPONENTS
 from openenrich.config import Settings
-from openenrich.http.access_log import AccessLogMiddleware
 from openenrich.http.docs import install_docs
 from openenrich.http.errors import install_error_handlers
 from openenrich.http.metrics import HttpMetrics
@@ -73,7 +72,5 @@ def create_app(
         read_timeout=settings.body_read_timeout_seconds,
     )
     app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    if settings.access_log:
-        app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, access_log=settings.access_log)
     return app

@@ -18,6 +18,7 @@ from openenrich.errors import (
     render,
     surface_for_path,
 )
+from openenrich.http.access_log import log_request
 from openenrich.http.metrics import HttpMetrics
 
 _LEAD_UPLOAD = re.compile(r"/v1/pipelines/[^/]+/leads/?")
@@ -175,9 +176,13 @@ class RateLimitHeadersMiddleware:
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+    """Counts and times every request for /metrics; with `access_log`, also writes its
+    line (http/access_log.py): one wrapper sees each request's status and duration."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, access_log: bool = False) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,5 +203,8 @@ class MetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
+            elapsed = time.perf_counter() - started
             self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            if self.access_log:
+                log_request(scope, status, elapsed)
