@@ -58,7 +58,7 @@ PLATFORM = (
     "enrichers",
 )
 # The API surfaces: they import core and platform, never one another.
-SURFACES = frozenset({"streams", "verify", "leads", "entities"})
+SURFACES = frozenset({"streams", "verify", "leads", "entities", "console"})
 # It speaks the public HTTP API and imports nothing of the server but its version; only
 # the packages that put things together use it (the CLI's client commands).
 CLIENT = frozenset({"client"})

@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 
 from openenrich.billing import models as billing_models
 from openenrich.component import Component
+from openenrich.console.component import COMPONENT as CONSOLE
 from openenrich.db.base import Base
 from openenrich.email.pool import SmtpPool
 from openenrich.enrichers.component import COMPONENT as ENRICHERS
@@ -97,6 +98,7 @@ COMPONENTS: tuple[Component, ...] = (
     LLM,
     LEADS,
     ENTITIES,
+    CONSOLE,
 )
 
 

@@ -211,6 +211,14 @@ def test_multi_ai_templates_and_their_columns(api: Api, pipeline_id: str) -> Non
         assert refused.json()["error"].startswith("output_fields")
     listed = api.ok(api.get("/v1/columns/multi-ai-templates"))
     assert [t["multi_ai_id"] for t in listed["data"]] == [multi_ai_id]
+    # The pipeline's columns, as they were added, each with where its values are.
+    api.ok(api.post(columns(pipeline_id), {"type": "base", "key": "industry"}), 201)
+    shown = api.ok(api.get(columns(pipeline_id)))["data"]
+    assert [(c["type"], c["key"], c["field"], c["custom_field_key"]) for c in shown] == [
+        ("multi_ai", None, "headquarters_city", "CompanyProfile: headquarters_city"),
+        ("base", "industry", None, None),
+    ]
+    assert shown[0] == column
 
 
 def test_firecrawl_templates_and_their_columns(api: Api, pipeline_id: str) -> None:
@@ -324,6 +332,8 @@ def test_ids_of_nothing_or_of_another_tenant_are_404(
     for path_id in (other.pipeline_id, "not-a-uuid", "00000000-0000-7000-8000-000000000000"):
         response = api.post(columns(path_id), {"type": "base", "key": "industry"})
         assert (response.status_code, response.json()) == (404, {"error": "Pipeline not found"})
+        listing = api.get(columns(path_id))
+        assert (listing.status_code, listing.json()) == (404, {"error": "Pipeline not found"})
     stranger = bearer(tenants.key("globex"))
     theirs = api.client.post(
         columns(other.pipeline_id),

@@ -582,3 +582,21 @@ def test_a_report_link_that_is_altered_or_expired_is_refused(
         assert client.get(local(expired)).status_code == 403
         # A run that is not there (or has no report yet): 404.
         assert client.get(f"/api/v1/runs/run_nope/report.pdf?{query}").status_code == 404
+
+
+def test_the_tenants_runs_are_listed_newest_first(runs: Runs, tenants: Tenants) -> None:
+    made = []
+    for n in range(3):
+        created = runs.create({"message": f"{QUICKSTART} #{n}", "workflow": "kyc-verification"})
+        assert created.status_code == 202, created.text
+        made.append(created.json()["id"])
+    other = bearer(tenants.key("globex"))
+    assert runs.client.post("/api/v1/runs", headers=other, json={"message": QUICKSTART})
+    page = runs.client.get("/api/v1/runs?limit=2", headers=runs.headers).json()
+    assert [run["id"] for run in page["runs"]] == made[::-1][:2]
+    assert (page["limit"], page["offset"], page["total"]) == (2, 0, 3)
+    rest = runs.client.get("/api/v1/runs?limit=2&offset=2", headers=runs.headers).json()
+    assert [run["id"] for run in rest["runs"]] == made[:1]
+    assert set(RESOURCE_FIELDS) <= set(rest["runs"][0])
+    refused = runs.client.get("/api/v1/runs?limit=101", headers=runs.headers)
+    assert refused.status_code == 422

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from helpers.tenants import Tenants, bearer
 from openenrich.verify.tools import REGISTRY
 from openenrich.verify.workflows import BUILT_IN, InvalidWorkflow, front_matter
 from verify.conftest import Runs
@@ -106,3 +107,20 @@ def test_a_required_check_without_its_identifier_is_not_verified(runs: Runs) -> 
     assert report["not_checked"] == [{"kind": "pan", "input": "", "reason": "not given"}]
     assert report["verdict"] == "partially_verified"
     assert "No PAN was given, and the workflow requires one." in done["answer"]
+
+
+def test_a_workflow_is_read_with_its_markdown(runs: Runs, tenants: Tenants) -> None:
+    built_in = runs.client.get("/api/v1/workflows/kyc-verification", headers=runs.headers)
+    assert built_in.status_code == 200, built_in.text
+    assert built_in.json()["scope"] == "built-in"
+    assert built_in.json()["content"].startswith("---\ndescription:")
+    assert save(runs, "kyc-verification", PROCEDURE).status_code == 201
+    own = runs.client.get("/api/v1/workflows/kyc-verification", headers=runs.headers).json()
+    assert (own["scope"], own["content"]) == ("org", PROCEDURE)
+    # Another organisation still reads the built-in; an unknown slug is the runs' 404.
+    other = bearer(tenants.key("globex"))
+    theirs = runs.client.get("/api/v1/workflows/kyc-verification", headers=other).json()
+    assert theirs["scope"] == "built-in"
+    missing = runs.client.get("/api/v1/workflows/nope", headers=runs.headers)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "workflow_not_found"

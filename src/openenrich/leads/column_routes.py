@@ -18,6 +18,7 @@ from openenrich.leads.schemas import (
     AiTemplateList,
     AiTemplateOut,
     ColumnBody,
+    ColumnList,
     ColumnOut,
     FirecrawlTemplateBody,
     FirecrawlTemplateList,
@@ -60,6 +61,13 @@ async def add_column(
         session, _gateway(request), principal.tenant, pipeline_id, body
     )
     return JSONBody(column, status_code=201 if created else 200)
+
+
+@router.get("/pipelines/{pipeline_id}/columns", summary="List a pipeline's columns")
+async def list_columns(
+    pipeline_id: str, principal: CurrentPrincipal, session: DbSession
+) -> ColumnList:
+    return ColumnList(data=await columns.listed(session, principal.tenant, pipeline_id))
 
 
 @router.get("/columns/ai-templates", summary="List AI templates, newest first")

@@ -175,3 +175,40 @@ def _out(column: PipelineColumn, custom_field_key: str | None) -> ColumnOut:
         custom_field_key=custom_field_key,
         created_at=column.created_at,
     )
+
+
+async def listed(session: AsyncSession, tenant: Tenant, pipeline_id: str) -> list[ColumnOut]:
+    """The pipeline's columns in the order they were added, each with the key its values
+    have in `lead_custom_fields` (a template's name, as it was when enrichment ran)."""
+    pipeline = await owned(session, tenant, Pipeline, pipeline_id, "Pipeline not found")
+    found = list(
+        await session.scalars(
+            select(PipelineColumn)
+            .where(PipelineColumn.pipeline_id == pipeline.id)
+            .order_by(PipelineColumn.created_at, PipelineColumn.id)
+        )
+    )
+    names: dict[str, str] = {}
+    for model in (AiTemplate, MultiAiTemplate):
+        ids = [c.template_id for c in found if c.template_id is not None]
+        if ids:
+            rows = await session.execute(
+                select(model.id, model.name).where(
+                    model.id.in_(ids),
+                    model.org_id == tenant.org_id,
+                    model.environment == tenant.environment.value,
+                )
+            )
+            names.update({row.id: row.name for row in rows})
+    return [_out(column, _custom_key(column, names)) for column in found]
+
+
+def _custom_key(column: PipelineColumn, names: dict[str, str]) -> str | None:
+    name = names.get(column.template_id or "")
+    if column.type == "ai" and name is not None:
+        return ai_key(name)
+    if column.type == "multi_ai" and name is not None and column.field is not None:
+        return multi_ai_key(name, column.field)
+    if column.type == "firecrawl" and column.field is not None:
+        return firecrawl_key(column.field)
+    return None

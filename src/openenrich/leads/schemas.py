@@ -281,6 +281,10 @@ class ColumnOut(BaseModel):
     created_at: Timestamp
 
 
+class ColumnList(BaseModel):
+    data: list[ColumnOut] = Field(description="In the order they were added")
+
+
 # -- lead jobs (enrichment and validation) ---------------------------------------------------
 
 LeadJobStatus = Literal["PENDING", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]

@@ -26,6 +26,7 @@ class Run(TenantMixin, Base):
     __table_args__ = (
         Index("ix_runs_thread", "thread_id", "created_at"),
         Index("ix_runs_key_active", "api_key_id", "created_at"),
+        Index("ix_runs_tenant", "org_id", "environment", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

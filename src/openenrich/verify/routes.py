@@ -31,10 +31,12 @@ from openenrich.verify import service
 from openenrich.verify.schemas import (
     CreateRun,
     Decision,
+    RunList,
     RunOut,
     ThreadRuns,
     Usage,
     WorkflowBody,
+    WorkflowDetail,
     WorkflowOut,
 )
 
@@ -178,6 +180,16 @@ async def cancel(run_id: str, request: Request, principal: Caller, session: DbSe
     return JSONBody(await service.cancel(session, hub_of(request), principal.tenant, run_id))
 
 
+@router.get("/runs", summary="Your runs, newest first")
+async def list_runs(
+    principal: Caller,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+) -> RunList:
+    return await service.list_runs(session, principal.tenant, limit, offset)
+
+
 @router.get("/threads/{thread_id}/runs", summary="A thread's runs, newest first")
 async def thread_runs(
     thread_id: str,
@@ -195,6 +207,11 @@ async def thread_runs(
 @router.get("/workflows", summary="Built-in workflows and your organisation's own")
 async def list_workflows(principal: Caller, session: DbSession) -> list[WorkflowOut]:
     return await service.list_workflows(session, principal.tenant)
+
+
+@router.get("/workflows/{slug}", summary="One workflow, with its Markdown")
+async def get_workflow(slug: str, principal: Caller, session: DbSession) -> WorkflowDetail:
+    return await service.workflow(session, principal.tenant, slug)
 
 
 @router.post("/workflows", status_code=201, summary="Create a workflow (admin)")

@@ -128,6 +128,13 @@ class ThreadRuns(BaseModel):
     total: int
 
 
+class RunList(BaseModel):
+    runs: list[RunOut] = Field(description="Newest first")
+    limit: int
+    offset: int
+    total: int
+
+
 class WorkflowOut(BaseModel):
     slug: str
     name: str
@@ -135,6 +142,10 @@ class WorkflowOut(BaseModel):
     scope: Literal["built-in", "org"]
     is_active: bool
     checks: list[str]
+
+
+class WorkflowDetail(WorkflowOut):
+    content: str = Field(description="The Markdown procedure, with its front matter")
 
 
 class Usage(BaseModel):

@@ -30,7 +30,14 @@ from openenrich.tenancy.tenant import Principal, Tenant
 from openenrich.verify import links, queries
 from openenrich.verify.models import Run, Thread, Workflow
 from openenrich.verify.pdf import pdf_path, render_pdf, write_pdf
-from openenrich.verify.schemas import RunOut, ThreadRuns, Usage, WorkflowOut
+from openenrich.verify.schemas import (
+    RunList,
+    RunOut,
+    ThreadRuns,
+    Usage,
+    WorkflowDetail,
+    WorkflowOut,
+)
 from openenrich.verify.workflows import (
     BUILT_IN,
     InvalidWorkflow,
@@ -214,6 +221,15 @@ async def list_workflows(session: AsyncSession, tenant: Tenant) -> list[Workflow
             listed.append(_workflow_out(builtin))
     listed += [_workflow_out(spec_of(row)) for row in custom.values()]
     return listed
+
+
+async def workflow(session: AsyncSession, tenant: Tenant, slug: str) -> WorkflowDetail:
+    """The workflow runs naming `slug` follow: the organisation's own, else the built-in."""
+    own = (await custom_workflows(session, tenant)).get(slug)
+    spec = spec_of(own) if own is not None else BUILT_IN.get(slug)
+    if spec is None:
+        raise NotFound(f"Workflow '{slug}' not found", code="workflow_not_found")
+    return WorkflowDetail(**_workflow_out(spec).model_dump(), content=spec.content)
 
 
 def _workflow_out(spec: WorkflowSpec) -> WorkflowOut:
@@ -455,6 +471,22 @@ async def thread_runs(
     return ThreadRuns(
         thread_id=thread_id, runs=runs, limit=limit, offset=offset, total=int(total or 0)
     )
+
+
+async def list_runs(session: AsyncSession, tenant: Tenant, limit: int, offset: int) -> RunList:
+    mine = tenant.owns(Run)
+    ids = list(
+        await session.scalars(
+            select(Run.id)
+            .where(mine)
+            .order_by(Run.created_at.desc(), Run.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    total = await session.scalar(select(func.count()).select_from(Run).where(mine))
+    runs = [await resource(session, tenant, run_id) for run_id in ids]
+    return RunList(runs=runs, limit=limit, offset=offset, total=int(total or 0))
 
 
 async def usage(session: AsyncSession, principal: Principal) -> Usage:
