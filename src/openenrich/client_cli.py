@@ -1,6 +1,7 @@
-"""The CLI's client commands: `ingest`, `query`, `runs …`. They talk to a running server
-through `openenrich.client`, as any API client would (`OPENENRICH_URL`,
-`OPENENRICH_API_KEY`), and print one line, not a traceback, when something is wrong."""
+"""The CLI's client commands: `ingest`, `query`, `runs …`, `leads …`, `entities enrich`.
+They talk to a running server through `openenrich.client`, as any API client would
+(`OPENENRICH_URL`, `OPENENRICH_API_KEY`), and print one line, not a traceback, when
+something is wrong."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ ApiKey = Annotated[
 
 runs_app = typer.Typer(help="Create and follow verification runs.", no_args_is_help=True)
 leads_app = typer.Typer(help="Upload and export a pipeline's leads.", no_args_is_help=True)
+entities_app = typer.Typer(help="Enrich entities with one or several LLMs.", no_args_is_help=True)
 
 
 @contextmanager
@@ -319,9 +321,103 @@ def leads_export(
         sys.stdout.flush()
 
 
+# -- entities --------------------------------------------------------------------------------
+
+BATCH_MAX = 1_000  # entities in one job: the server's default OPENENRICH_ENTITIES_BATCH_MAX
+
+
+@entities_app.command("enrich")
+def entities_enrich(
+    file: Annotated[Path, typer.Argument(help="Entities: NDJSON, a JSON array or CSV")],
+    schema: Annotated[str, typer.Option("--schema", help="A saved schema's id")],
+    models: Annotated[str, typer.Option("--models", help="provider::model keys, comma separated")],
+    strategy: Annotated[
+        str | None, typer.Option(help="single_pass (default) or multi_expertise")
+    ] = None,
+    arbitration_model: Annotated[
+        str | None, typer.Option(help="A model that settles the fields the others dispute")
+    ] = None,
+    skip_classification: Annotated[
+        bool, typer.Option("--skip-classification", help="Do not check the entity's type first")
+    ] = False,
+    format: Annotated[str | None, typer.Option(help="ndjson, json or csv")] = None,
+    url: Url = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Enrich a file's entities against a saved schema: a line per entity as it is done
+    (its records, and the fused one with several models), then the total cost."""
+    if format is not None and format not in ("ndjson", "json", "csv"):
+        _fail(f"--format {format}: use ndjson, json or csv")
+    chosen = [model.strip() for model in models.split(",") if model.strip()]
+    if not chosen:
+        _fail("--models: name at least one provider::model")
+    options: dict[str, Any] = {"skip_classification": skip_classification}
+    if strategy is not None:
+        options["strategy"] = strategy
+    if arbitration_model is not None:
+        options["arbitration_model"] = arbitration_model
+    with connected(url, api_key) as client:
+        total, rows = read_events(file, format)  # type: ignore[arg-type]
+        entities = [orjson.loads(row) for row in rows]
+        if any(not isinstance(entity, dict) for entity in entities):
+            _fail(f"{file.name}: each entity must be a JSON object")
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} entities"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=not console.is_terminal,
+        )
+        failed = 0
+        cost = 0.0
+        with progress:
+            task = progress.add_task(f"{file.name}, {len(chosen)} models", total=total)
+            for start in range(0, len(entities), BATCH_MAX):
+                part = entities[start : start + BATCH_MAX]
+                job = client.entities.enrich_batch(part, schema_id=schema, models=chosen, **options)
+                for event in client.entities.events(job["job_id"]):
+                    data = event.data if isinstance(event.data, dict) else {}
+                    kind = data.get("type")
+                    if kind == "entity_completed":
+                        progress.advance(task)
+                        failed += data.get("status") != "completed"
+                        index = start + int(data.get("entity_index") or 0)
+                        line = _entity_line(index, entities[index], data)
+                        progress.console.print(line, highlight=False, soft_wrap=True)
+                    elif kind == "paused":
+                        why = data.get("detail") or data.get("reason")
+                        progress.console.print(
+                            f"job {job['job_id']} paused ({why}): POST /api/llm/continue/"
+                            f"{job['job_id']} goes on, POST /api/llm/cancel/… ends it",
+                            highlight=False,
+                        )
+                    elif kind == "error":
+                        progress.console.print(f"[red]job error:[/red] {data.get('message')}")
+                    elif kind == "completed":
+                        cost += float(data.get("total_cost") or 0)
+        out.print(
+            f"{total - failed:,} of {total:,} entities enriched, {failed:,} failed; cost {cost:.6f}"
+        )
+        if failed:
+            raise typer.Exit(1)
+
+
+def _entity_line(index: int, entity: dict[str, Any], data: dict[str, Any]) -> str:
+    name = entity.get("name") or entity.get("company") or entity.get("title") or ""
+    label = f"#{index} {name}".rstrip()
+    if data.get("status") != "completed":
+        return f"✗ {label}: failed ({data.get('error') or 'no model answered'})"
+    records = ", ".join(data.get("record_ids") or [])
+    fused = data.get("fusion_record_id")
+    return f"✓ {label}: records {records}" + (f"; fused {fused}" if fused else "")
+
+
 def register(app: typer.Typer) -> None:
     """Add the client commands to the `openenrich` CLI."""
     app.command()(ingest)
     app.command()(query)
     app.add_typer(runs_app, name="runs")
     app.add_typer(leads_app, name="leads")
+    app.add_typer(entities_app, name="entities")

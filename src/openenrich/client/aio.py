@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from openenrich.client.core import (
+    ENDED_ENTITY_JOB_STATUSES,
+    ENDED_LEAD_JOB_STATUSES,
     TERMINAL_RUN_STATUSES,
     Batch,
     Event,
     EventParser,
     IngestResult,
+    LeadJobKind,
     QueryFormat,
     Retries,
     UploadResult,
@@ -23,6 +26,7 @@ from openenrich.client.core import (
     batches,
     connection,
     lead_chunks,
+    lead_job_body,
     query_answer,
     repeatable,
 )
@@ -56,6 +60,8 @@ class AsyncClient:
         self.streams = AsyncStreams(self)
         self.runs = AsyncRuns(self)
         self.leads = AsyncLeads(self)
+        self.entities = AsyncEntities(self)
+        self.webhooks = AsyncWebhooks(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -103,6 +109,42 @@ class AsyncClient:
 
     async def json(self, method: str, path: str, **options: Any) -> Any:
         return (await self.request(method, path, **options)).json()
+
+    async def follow(
+        self, path: str, *, ended: Callable[[], Awaitable[bool]], after: str | None = None
+    ) -> AsyncIterator[Event]:
+        """The server-sent events at `path` as they come. A dropped connection is opened
+        again from the last event seen (`Last-Event-ID`), so none is missed or repeated,
+        until the server closes the stream and `await ended()` says nothing more will come."""
+        last = after
+        failures = 0
+        while True:
+            headers = {"accept": "text/event-stream"}
+            if last is not None:
+                headers["last-event-id"] = last
+            request = self.build_request("GET", path, headers=headers, timeout=None)
+            try:
+                response = await self.send(request, stream=True)
+                try:
+                    parser = EventParser()
+                    async for line in response.aiter_lines():
+                        event = parser.feed(line)
+                        if event is not None:
+                            last = event.id or last
+                            failures = 0
+                            yield event
+                finally:
+                    await response.aclose()
+            except (httpx.TransportError, ConnectionFailed) as error:
+                failures += 1
+                if failures > self.retries.attempts:
+                    raise ConnectionFailed(f"the event stream {path} broke: {error}") from error
+                await asyncio.sleep(min(0.5 * 2 ** (failures - 1), 10))
+                continue
+            # The server ends a stream when its job has ended; anything else (a server
+            # going away cleanly) is resumed.
+            if await ended():
+                return
 
 
 class AsyncStreams:
@@ -229,39 +271,14 @@ class AsyncRuns:
         """The run's events as they happen, until it ends. A dropped connection is opened
         again from the last event seen (`Last-Event-ID`), so no event is missed or
         repeated; `after` starts after an event id seen earlier."""
-        last = after
-        failures = 0
-        while True:
-            headers = {"accept": "text/event-stream"}
-            if last is not None:
-                headers["last-event-id"] = last
-            request = self._client.build_request(
-                "GET", f"/api/v1/runs/{run_id}/events", headers=headers, timeout=None
-            )
-            try:
-                response = await self._client.send(request, stream=True)
-                try:
-                    parser = EventParser()
-                    async for line in response.aiter_lines():
-                        event = parser.feed(line)
-                        if event is not None:
-                            last = event.id or last
-                            failures = 0
-                            yield event
-                finally:
-                    await response.aclose()
-            except (httpx.TransportError, ConnectionFailed) as error:
-                failures += 1
-                if failures > self._client.retries.attempts:
-                    raise ConnectionFailed(
-                        f"the event stream of {run_id} broke: {error}"
-                    ) from error
-                await asyncio.sleep(min(0.5 * 2 ** (failures - 1), 10))
-                continue
-            # The server ends the stream when the run has ended; anything else (a server
-            # going away cleanly) is resumed.
-            if (await self.get(run_id))["status"] in TERMINAL_RUN_STATUSES:
-                return
+
+        async def ended() -> bool:
+            return (await self.get(run_id))["status"] in TERMINAL_RUN_STATUSES
+
+        async for event in self._client.follow(
+            f"/api/v1/runs/{run_id}/events", after=after, ended=ended
+        ):
+            yield event
 
     async def approve(self, run_id: str, *, approved: bool = True) -> dict[str, Any]:
         decision = "approved" if approved else "declined"
@@ -332,6 +349,59 @@ class AsyncLeads:
                 group.create_task(send(body))
         return result
 
+    async def start_enrichment(
+        self,
+        enrichment_type: Literal["AI_COLUMN", "MULTI_AI_COLUMN", "FIRECRAWL_EXTRACT"],
+        *,
+        pipeline_id: str | None = None,
+        lead_ids: list[str] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """As `Client.leads.start_enrichment`."""
+        body = lead_job_body(pipeline_id, lead_ids, enrichment_type=enrichment_type, **options)
+        return await self._start("/v1/enrichment/start", body, idempotency_key)
+
+    async def start_validation(
+        self,
+        service: Literal["BOUNCEBAN", "MAILVERI", "HYBRID"],
+        *,
+        pipeline_id: str | None = None,
+        lead_ids: list[str] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        body = lead_job_body(pipeline_id, lead_ids, service=service, **options)
+        return await self._start("/v1/validation/start", body, idempotency_key)
+
+    async def _start(self, path: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        headers = {"idempotency-key": key or str(uuid.uuid4())}
+        answer: dict[str, Any] = await self._client.json("POST", path, json=body, headers=headers)
+        return answer
+
+    async def progress(
+        self, kind: LeadJobKind, job_id: str, *, wait: int | None = None
+    ) -> dict[str, Any]:
+        params = {"wait": wait} if wait is not None else None
+        answer: dict[str, Any] = await self._client.json(
+            "GET", f"/v1/{kind}/jobs/{job_id}/progress", params=params, timeout=(wait or 0) + 30
+        )
+        return answer
+
+    async def wait_job(
+        self,
+        kind: LeadJobKind,
+        job_id: str,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        while True:
+            progress = await self.progress(kind, job_id, wait=20)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress["status"] in ENDED_LEAD_JOB_STATUSES:
+                return progress
+
     async def export(
         self, pipeline_id: str, *, page_size: int = 1_000
     ) -> AsyncIterator[dict[str, Any]]:
@@ -346,3 +416,119 @@ class AsyncLeads:
             if not page["pagination"].get("has_more") or not cursor:
                 return
             params = {"limit": page_size, "after": cursor}
+
+
+class AsyncEntities:
+    """Entity enrichment, as `Client.entities`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def enrich(
+        self, entity: dict[str, Any], *, schema_id: str, models: Iterable[str], **options: Any
+    ) -> str:
+        body = {"entity_data": entity, "schema_id": schema_id, "models": list(models), **options}
+        answer = await self._client.json("POST", "/api/single/enrich/stream", json=body)
+        job_id: str = answer["job_id"]
+        return job_id
+
+    async def enrich_batch(
+        self,
+        entities: Iterable[dict[str, Any]],
+        *,
+        schema_id: str,
+        models: Iterable[str],
+        **options: Any,
+    ) -> dict[str, Any]:
+        body = {"entities": list(entities), "schema_id": schema_id, "models": list(models)}
+        answer: dict[str, Any] = await self._client.json(
+            "POST", "/api/enrichment/batch/start", json={**body, **options}
+        )
+        return answer
+
+    async def job(self, job_id: str, *, wait: int | None = None) -> dict[str, Any]:
+        params = {"wait": wait} if wait is not None else None
+        answer: dict[str, Any] = await self._client.json(
+            "GET", f"/api/llm/jobs/{job_id}", params=params, timeout=(wait or 0) + 30
+        )
+        return answer
+
+    async def wait(self, job_id: str) -> dict[str, Any]:
+        while True:
+            job = await self.job(job_id, wait=20)
+            if job["status"] in ENDED_ENTITY_JOB_STATUSES:
+                return job
+
+    async def events(self, job_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
+        async def ended() -> bool:
+            return (await self.job(job_id))["status"] in ENDED_ENTITY_JOB_STATUSES
+
+        async for event in self._client.follow(
+            f"/api/llm/stream/{job_id}", after=after, ended=ended
+        ):
+            yield event
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json("POST", f"/api/llm/cancel/{job_id}")
+        return answer
+
+    async def records(self, **filters: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json("GET", "/api/records", params=filters)
+        return answer
+
+    async def record(self, record_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json("GET", f"/api/records/{record_id}")
+        return answer
+
+    async def fuse(
+        self, record_ids: Iterable[str], *, arbitration_model: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"record_ids": list(record_ids)}
+        if arbitration_model is not None:
+            body["arbitration_model"] = arbitration_model
+        answer: dict[str, Any] = await self._client.json("POST", "/api/fusion/merge", json=body)
+        return answer
+
+
+class AsyncWebhooks:
+    """Webhook endpoints, as `Client.webhooks`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        url: str,
+        *,
+        event_types: Iterable[str] | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url}
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        if description is not None:
+            body["description"] = description
+        answer: dict[str, Any] = await self._client.json("POST", "/api/v1/webhooks", json=body)
+        return answer
+
+    async def update(self, endpoint_id: str, **changes: Any) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json(
+            "PATCH", f"/api/v1/webhooks/{endpoint_id}", json=changes
+        )
+        return answer
+
+    async def delete(self, endpoint_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = await self._client.json(
+            "DELETE", f"/api/v1/webhooks/{endpoint_id}"
+        )
+        return answer
+
+    async def deliveries(self, endpoint_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = await self._client.json(
+            "GET", f"/api/v1/webhooks/{endpoint_id}/deliveries", params={"limit": limit}
+        )
+        return answer
+
+    async def list(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = await self._client.json("GET", "/api/v1/webhooks")
+        return answer

@@ -158,6 +158,23 @@ def _batch(stream_id: str, parts: list[bytes], first: int) -> Batch:
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled", "interrupted"})
+ENDED_ENTITY_JOB_STATUSES = frozenset({"completed", "failed", "cancelled"})
+ENDED_LEAD_JOB_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+LeadJobKind = Literal["enrichment", "validation"]
+
+
+def lead_job_body(
+    pipeline_id: str | None, lead_ids: list[str] | None, **fields: Any
+) -> dict[str, Any]:
+    """A lead job's body: its targets (a pipeline, or lead ids) and its fields."""
+    body = {name: value for name, value in fields.items() if value is not None}
+    if pipeline_id is not None:
+        body["pipeline_id"] = pipeline_id
+    if lead_ids is not None:
+        body["lead_ids"] = lead_ids
+    return body
+
+
 QueryFormat = Literal["json", "csv"]
 
 

@@ -12,11 +12,14 @@ from typing import Any, Literal
 import httpx
 
 from openenrich.client.core import (
+    ENDED_ENTITY_JOB_STATUSES,
+    ENDED_LEAD_JOB_STATUSES,
     TERMINAL_RUN_STATUSES,
     Batch,
     Event,
     EventParser,
     IngestResult,
+    LeadJobKind,
     QueryFormat,
     Retries,
     UploadResult,
@@ -24,6 +27,7 @@ from openenrich.client.core import (
     batches,
     connection,
     lead_chunks,
+    lead_job_body,
     query_answer,
     repeatable,
 )
@@ -58,6 +62,8 @@ class Client:
         self.streams = Streams(self)
         self.runs = Runs(self)
         self.leads = Leads(self)
+        self.entities = Entities(self)
+        self.webhooks = Webhooks(self)
 
     def __enter__(self) -> Client:
         return self
@@ -105,6 +111,42 @@ class Client:
 
     def json(self, method: str, path: str, **options: Any) -> Any:
         return self.request(method, path, **options).json()
+
+    def follow(
+        self, path: str, *, ended: Callable[[], bool], after: str | None = None
+    ) -> Iterator[Event]:
+        """The server-sent events at `path` as they come. A dropped connection is opened
+        again from the last event seen (`Last-Event-ID`), so none is missed or repeated,
+        until the server closes the stream and `ended()` says nothing more will come."""
+        last = after
+        failures = 0
+        while True:
+            headers = {"accept": "text/event-stream"}
+            if last is not None:
+                headers["last-event-id"] = last
+            request = self.build_request("GET", path, headers=headers, timeout=None)
+            try:
+                response = self.send(request, stream=True)
+                try:
+                    parser = EventParser()
+                    for line in response.iter_lines():
+                        event = parser.feed(line)
+                        if event is not None:
+                            last = event.id or last
+                            failures = 0
+                            yield event
+                finally:
+                    response.close()
+            except (httpx.TransportError, ConnectionFailed) as error:
+                failures += 1
+                if failures > self.retries.attempts:
+                    raise ConnectionFailed(f"the event stream {path} broke: {error}") from error
+                time.sleep(min(0.5 * 2 ** (failures - 1), 10))
+                continue
+            # The server ends a stream when its job has ended; anything else (a server
+            # going away cleanly) is resumed.
+            if ended():
+                return
 
 
 class Streams:
@@ -231,39 +273,11 @@ class Runs:
         """The run's events as they happen, until it ends. A dropped connection is opened
         again from the last event seen (`Last-Event-ID`), so no event is missed or
         repeated; `after` starts after an event id seen earlier."""
-        last = after
-        failures = 0
-        while True:
-            headers = {"accept": "text/event-stream"}
-            if last is not None:
-                headers["last-event-id"] = last
-            request = self._client.build_request(
-                "GET", f"/api/v1/runs/{run_id}/events", headers=headers, timeout=None
-            )
-            try:
-                response = self._client.send(request, stream=True)
-                try:
-                    parser = EventParser()
-                    for line in response.iter_lines():
-                        event = parser.feed(line)
-                        if event is not None:
-                            last = event.id or last
-                            failures = 0
-                            yield event
-                finally:
-                    response.close()
-            except (httpx.TransportError, ConnectionFailed) as error:
-                failures += 1
-                if failures > self._client.retries.attempts:
-                    raise ConnectionFailed(
-                        f"the event stream of {run_id} broke: {error}"
-                    ) from error
-                time.sleep(min(0.5 * 2 ** (failures - 1), 10))
-                continue
-            # The server ends the stream when the run has ended; anything else (a server
-            # going away cleanly) is resumed.
-            if self.get(run_id)["status"] in TERMINAL_RUN_STATUSES:
-                return
+        yield from self._client.follow(
+            f"/api/v1/runs/{run_id}/events",
+            after=after,
+            ended=lambda: self.get(run_id)["status"] in TERMINAL_RUN_STATUSES,
+        )
 
     def approve(self, run_id: str, *, approved: bool = True) -> dict[str, Any]:
         decision = "approved" if approved else "declined"
@@ -346,6 +360,66 @@ class Leads:
         if on_chunk is not None:
             on_chunk(answer)
 
+    def start_enrichment(
+        self,
+        enrichment_type: Literal["AI_COLUMN", "MULTI_AI_COLUMN", "FIRECRAWL_EXTRACT"],
+        *,
+        pipeline_id: str | None = None,
+        lead_ids: list[str] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """An enrichment job over a pipeline (or `lead_ids`); `options` as the reference's
+        body (`ai_template_id`, `multi_ai_template_id`, `firecrawl_extract_config`,
+        `limit`). Sent with an Idempotency-Key (a new one unless given), so a retry after a
+        lost answer finds the same job."""
+        body = lead_job_body(pipeline_id, lead_ids, enrichment_type=enrichment_type, **options)
+        return self._start("/v1/enrichment/start", body, idempotency_key)
+
+    def start_validation(
+        self,
+        service: Literal["BOUNCEBAN", "MAILVERI", "HYBRID"],
+        *,
+        pipeline_id: str | None = None,
+        lead_ids: list[str] | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """An email validation job; `options`: `force`, `limit`."""
+        body = lead_job_body(pipeline_id, lead_ids, service=service, **options)
+        return self._start("/v1/validation/start", body, idempotency_key)
+
+    def _start(self, path: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        headers = {"idempotency-key": key or str(uuid.uuid4())}
+        answer: dict[str, Any] = self._client.json("POST", path, json=body, headers=headers)
+        return answer
+
+    def progress(
+        self, kind: LeadJobKind, job_id: str, *, wait: int | None = None
+    ) -> dict[str, Any]:
+        """A lead job's progress; with `wait` (seconds, up to 50), once its status changes."""
+        params = {"wait": wait} if wait is not None else None
+        answer: dict[str, Any] = self._client.json(
+            "GET", f"/v1/{kind}/jobs/{job_id}/progress", params=params, timeout=(wait or 0) + 30
+        )
+        return answer
+
+    def wait_job(
+        self,
+        kind: LeadJobKind,
+        job_id: str,
+        *,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The job's progress once it is COMPLETED, FAILED or CANCELLED, by long-polling;
+        `on_progress` hears of each change on the way."""
+        while True:
+            progress = self.progress(kind, job_id, wait=20)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress["status"] in ENDED_LEAD_JOB_STATUSES:
+                return progress
+
     def export(self, pipeline_id: str, *, page_size: int = 1_000) -> Iterator[dict[str, Any]]:
         """Every lead of the pipeline, a page at a time by cursor (stable while others
         upload)."""
@@ -368,3 +442,128 @@ class Leads:
             yield from response.iter_bytes()
         finally:
             response.close()
+
+
+class Entities:
+    """Entity enrichment: start jobs, follow them, read and fuse records (`/api/…`)."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def enrich(
+        self, entity: dict[str, Any], *, schema_id: str, models: Iterable[str], **options: Any
+    ) -> str:
+        """Start enriching one entity; returns the job id. `options` as the reference's
+        body: `strategy`, `arbitration_model`, `language`, `instructions`,
+        `skip_classification`."""
+        body = {"entity_data": entity, "schema_id": schema_id, "models": list(models), **options}
+        job_id: str = self._client.json("POST", "/api/single/enrich/stream", json=body)["job_id"]
+        return job_id
+
+    def enrich_batch(
+        self,
+        entities: Iterable[dict[str, Any]],
+        *,
+        schema_id: str,
+        models: Iterable[str],
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Start a batch (at most the server's OPENENRICH_ENTITIES_BATCH_MAX entities):
+        `{"job_id", "count"}`."""
+        body = {"entities": list(entities), "schema_id": schema_id, "models": list(models)}
+        answer: dict[str, Any] = self._client.json(
+            "POST", "/api/enrichment/batch/start", json={**body, **options}
+        )
+        return answer
+
+    def job(self, job_id: str, *, wait: int | None = None) -> dict[str, Any]:
+        params = {"wait": wait} if wait is not None else None
+        answer: dict[str, Any] = self._client.json(
+            "GET", f"/api/llm/jobs/{job_id}", params=params, timeout=(wait or 0) + 30
+        )
+        return answer
+
+    def wait(self, job_id: str) -> dict[str, Any]:
+        """The job once it is completed, failed or cancelled, by long-polling."""
+        while True:
+            job = self.job(job_id, wait=20)
+            if job["status"] in ENDED_ENTITY_JOB_STATUSES:
+                return job
+
+    def events(self, job_id: str, *, after: str | None = None) -> Iterator[Event]:
+        """The job's events (`event.data["type"]`: entity_started, model_completed, …,
+        completed last), resumed after a dropped connection."""
+        yield from self._client.follow(
+            f"/api/llm/stream/{job_id}",
+            after=after,
+            ended=lambda: self.job(job_id)["status"] in ENDED_ENTITY_JOB_STATUSES,
+        )
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.json("POST", f"/api/llm/cancel/{job_id}")
+        return answer
+
+    def records(self, **filters: Any) -> dict[str, Any]:
+        """A page of records, newest first: `page`, `page_size`, `type`, `schema_id`,
+        `model`, `date_from`, `date_to`, `q`."""
+        answer: dict[str, Any] = self._client.json("GET", "/api/records", params=filters)
+        return answer
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.json("GET", f"/api/records/{record_id}")
+        return answer
+
+    def fuse(
+        self, record_ids: Iterable[str], *, arbitration_model: str | None = None
+    ) -> dict[str, Any]:
+        """One entity's records by different models, fused field by field."""
+        body: dict[str, Any] = {"record_ids": list(record_ids)}
+        if arbitration_model is not None:
+            body["arbitration_model"] = arbitration_model
+        answer: dict[str, Any] = self._client.json("POST", "/api/fusion/merge", json=body)
+        return answer
+
+
+class Webhooks:
+    """Signed webhook endpoints of verification runs (`/api/v1/webhooks`, admin keys).
+    A receiver checks what it gets with `openenrich.client.verify_signature`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        url: str,
+        *,
+        event_types: Iterable[str] | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        """An endpoint; its `secret` (whsec_…) is in this answer only."""
+        body: dict[str, Any] = {"url": url}
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        if description is not None:
+            body["description"] = description
+        answer: dict[str, Any] = self._client.json("POST", "/api/v1/webhooks", json=body)
+        return answer
+
+    def update(self, endpoint_id: str, **changes: Any) -> dict[str, Any]:
+        """`url`, `event_types`, `description`, `is_active` (True re-enables it)."""
+        answer: dict[str, Any] = self._client.json(
+            "PATCH", f"/api/v1/webhooks/{endpoint_id}", json=changes
+        )
+        return answer
+
+    def delete(self, endpoint_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._client.json("DELETE", f"/api/v1/webhooks/{endpoint_id}")
+        return answer
+
+    def deliveries(self, endpoint_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._client.json(
+            "GET", f"/api/v1/webhooks/{endpoint_id}/deliveries", params={"limit": limit}
+        )
+        return answer
+
+    def list(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = self._client.json("GET", "/api/v1/webhooks")
+        return answer
