@@ -103,12 +103,23 @@ def page(browser: Browser, server: LiveServer) -> Iterator[Page]:
     assert not failures, f"the console's script failed: {failures}"
 
 
+# The elements that reach past the window's right edge (outside a scrolling region).
+WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll("body *")]
+  .filter((e) => !e.closest(".scroll, pre") && e.getBoundingClientRect().right > innerWidth + 1)
+  .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${e.className}`)
+  .slice(0, 5)"""
+
+
 def photograph(page: Page, name: str) -> None:
     for width in (1280, 390):
         folder = OUTPUT / str(width)
         folder.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=folder / f"{name}.png", full_page=True)
+        # Wide tables scroll inside their own region; the page itself never sideways.
+        wider = page.evaluate(WIDER_THAN_THE_WINDOW)
+        assert not wider, f"{name} at {width} px: {wider}"
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -198,7 +209,32 @@ def test_a_run_completes_with_its_pdf(page: Page, key: str) -> None:
     photograph(page, "runs")
 
 
-def test_leads_are_uploaded_and_enriched(page: Page, key: str, fake: EchoLLM) -> None:
+def test_a_plan_is_approved_on_the_page(page: Page, client: httpx.Client, key: str) -> None:
+    procedure = "---\nchecks: [pan_verification]\nplan: true\n---\n# Plan first\n"
+    saved = client.post(
+        "/api/v1/workflows",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"slug": "plan-first", "content": procedure},
+    )
+    assert saved.status_code == 201, saved.text
+    sign_in(page, key)
+    page.get_by_role("link", name="Runs").click()
+    page.get_by_label("What to verify").fill("PAN ABCPS1234K")
+    page.get_by_label("Workflow").select_option("plan-first")
+    page.get_by_role("button", name="Start run").click()
+    plan = page.locator("#plan")
+    expect(plan).to_contain_text("Run pan_verification on ABCPS1234K", timeout=30_000)
+    expect(page.locator("#run-facts")).to_contain_text("requires_approval")
+    photograph(page, "runs-approval")
+    page.get_by_role("button", name="Approve plan").click()
+    expect(page.locator("#run-facts")).to_contain_text("completed", timeout=30_000)
+    expect(plan).to_be_hidden()
+    expect(page.locator("#timeline")).to_contain_text("run.completed")
+
+
+def test_leads_are_uploaded_and_enriched(
+    page: Page, client: httpx.Client, key: str, fake: EchoLLM
+) -> None:
     sign_in(page, key)
     page.get_by_role("link", name="Lead pipelines").click()
     templates = page.locator("#templates")
@@ -223,14 +259,36 @@ def test_leads_are_uploaded_and_enriched(page: Page, key: str, fake: EchoLLM) ->
     )
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-summary")).to_have_text("4 rows: 2 created, 1 skipped, 1 failed.")
-    page.get_by_role("combobox", name="AI template").select_option(label="Pitch (gpt-4o-mini)")
-    page.get_by_role("button", name="Start AI enrichment").click()
+    page.get_by_role("combobox", name="Template").select_option(label="Pitch (gpt-4o-mini)")
+    page.get_by_role("button", name="Start enrichment").click()
     expect(page.locator("#job-status")).to_contain_text("COMPLETED: 2 of 2 leads", timeout=30_000)
     table = page.get_by_role("table", name="Leads")
     expect(table.locator("thead")).to_contain_text("Pitch (ai)")
     expect(table).to_contain_text("Re: One line about Globex, Inc.")
     expect(table).to_contain_text("Re: One line about Acme")
     assert len(fake.requests()) == 2
+
+    # A multi-AI template: a column per output field, each filled by one call per lead.
+    profile = client.post(
+        "/v1/columns/multi-ai-templates",
+        headers={"Authorization": f"Bearer {key}"},
+        json={
+            "name": "Profile",
+            "output_fields": ["city", "industry"],
+            "prompt_template": "Profile {{company}}",
+            "model": "gpt-4o-mini",
+        },
+    )
+    assert profile.status_code == 201, profile.text
+    page.reload()
+    page.get_by_role("combobox", name="Template").select_option(
+        label="Profile: city, industry (gpt-4o-mini)"
+    )
+    page.get_by_role("button", name="Start enrichment").click()
+    expect(page.locator("#job-status")).to_contain_text("COMPLETED: 2 of 2 leads", timeout=30_000)
+    expect(table.locator("thead")).to_contain_text("Profile: city (multi_ai)")
+    expect(table.locator("thead")).to_contain_text("Profile: industry (multi_ai)")
+    expect(table).to_contain_text("industry of Acme")
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     exported = Path(download.value.path()).read_text()

@@ -64,3 +64,14 @@ def test_a_tenant_without_files_gets_the_pattern_to_fill_in(lake: Lake) -> None:
     body = lake.client.get("/connect", headers=lake.headers).json()
     assert "<stream_id>" in body["sql"]["duckdb"]
     assert "<stream_id>" in body["sql"]["python"]
+    assert "/<stream_id>/date=*/*.parquet', 'Parquet')" in body["sql"]["clickhouse"]
+
+
+def test_clickhouse_local_gets_a_query_per_stream(lake: Lake) -> None:
+    two_seed_streams(lake)
+    body = lake.client.get("/connect", headers=lake.headers).json()
+    queries = body["sql"]["clickhouse"].splitlines()[1:]
+    assert [q.split("/")[-3] for q in queries] == ["events", "payments"]
+    for query in queries:
+        assert query.startswith(f"SELECT * FROM file('{body['path']}/")
+        assert query.endswith("SETTINGS schema_inference_mode = 'union';")

@@ -65,6 +65,17 @@ def _duckdb_views(root: str, stream_ids: list[str]) -> str:
     return "\n".join(["-- One view per stream; query them by name.", *views, example])
 
 
+def _clickhouse_local(root: str, stream_ids: list[str]) -> str:
+    """A `file()` query per stream: for `clickhouse local`, which reads any path (a
+    ClickHouse server reads only under its `user_files_path`)."""
+    queries = [
+        f"SELECT * FROM file({_string(f'{root}/{stream_id}/date=*/*.parquet')}, 'Parquet') "
+        "SETTINGS schema_inference_mode = 'union';"
+        for stream_id in stream_ids or [PLACEHOLDER]
+    ]
+    return "\n".join(["-- clickhouse local: one query per stream", *queries])
+
+
 # Files of one stream written at different times may differ in columns (and widen a
 # type): the dataset reads them all with the union of their schemas.
 _READ_STREAM = """\
@@ -114,6 +125,7 @@ async def connection_details(
             example_path=pattern,
             sql=LocalSQL(
                 duckdb=_duckdb_views(root, stream_ids),
+                clickhouse=_clickhouse_local(root, stream_ids),
                 python=_python_tables(root, stream_ids),
             ),
         )

@@ -215,6 +215,7 @@ class IngestErrors(BaseModel):
 
 class LocalSQL(BaseModel):
     duckdb: str
+    clickhouse: str = Field(description="For `clickhouse local`, which reads any path")
     python: str
 
 

@@ -151,6 +151,10 @@ function text(value) {
   return String(value);
 }
 
+function count(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function when(value) {
   if (!value) return "";
   const date = new Date(value);
@@ -297,8 +301,8 @@ pages.streams = async () => {
       const peak = Math.max(0, ...counts);
       show("#chart", barChart(counts, `Events per minute over the last hour; the busiest minute had ${peak}.`));
       $("#activity-summary").textContent =
-        `${stats.status === "idle" ? "Idle" : "Receiving"}: ${stats.events} events in ${stats.requests} ` +
-        `requests this hour, ${stats.errors} errors; busiest minute ${peak}.`;
+        `${stats.status === "idle" ? "Idle" : "Receiving"}: ${count(stats.events, "event")} in ` +
+        `${count(stats.requests, "request")} this hour, ${count(stats.errors, "error")}; busiest minute ${peak}.`;
     });
   };
 
@@ -362,7 +366,7 @@ pages.streams = async () => {
       );
       show(
         "#dlq",
-        h("p", {}, `${dlq.dlq_count} dead-lettered events.`),
+        h("p", {}, `${count(dlq.dlq_count, "dead-lettered event")}.`),
         table(
           [
             ["Rejected", (e) => when(e.rejected_at)],
@@ -403,7 +407,7 @@ pages.streams = async () => {
       const { files } = await post(`/streams/${encodeURIComponent(hashParam("stream"))}/flush`);
       const rows = files.reduce((sum, file) => sum + file.rows, 0);
       $("#flushed").textContent = files.length
-        ? `Wrote ${rows} events in ${files.length} files.`
+        ? `Wrote ${count(rows, "event")} in ${count(files.length, "file")}.`
         : "Nothing was waiting to be written.";
       await connect();
     }),
@@ -434,7 +438,7 @@ pages.query = () => {
     const columns = answer.columns.map((column, i) => [column.name, (row) => row[i]]);
     show("#results", table(columns, answer.rows, { caption: "Results", empty: "No rows." }));
     $("#query-summary").textContent =
-      `${answer.row_count} rows` + (answer.truncated ? `, cut short by the ${answer.truncated_by} limit` : "") + ".";
+      count(answer.row_count, "row") + (answer.truncated ? `, cut short by the ${answer.truncated_by} limit` : "") + ".";
   });
   $("#sql").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
@@ -482,7 +486,16 @@ pages.runs = async () => {
       ["Finished", when(run.completed_at)],
     ]);
     $("#plan").hidden = run.status !== "requires_approval";
-    if (run.plan) show("#plan-body", pre(run.plan));
+    if (run.plan) {
+      const tasks = Array.isArray(run.plan.tasks) ? run.plan.tasks : [];
+      show(
+        "#plan-body",
+        run.plan.summary ? h("p", {}, run.plan.summary) : null,
+        tasks.length
+          ? h("ol", {}, tasks.map((task) => h("li", {}, task.goal ?? task.tool ?? JSON.stringify(task))))
+          : pre(run.plan),
+      );
+    }
     show("#answer", run.answer ? h("p", {}, run.answer) : h("p", { class: "empty" }, "No answer yet."));
     const report = run.report;
     show(
@@ -569,6 +582,7 @@ pages.leads = async () => {
   const pipelineId = () => hashParam("pipeline");
   const base = () => `/v1/pipelines/${pipelineId()}`;
   let columns = [];
+  let multiTemplates = new Map();
 
   const pipelines = async () => {
     await guarded($("#pipelines"), async () => {
@@ -606,8 +620,13 @@ pages.leads = async () => {
           { caption: "AI templates", empty: "No AI templates yet." },
         ),
       );
-      $("#ai-template").replaceChildren(
-        ...data.map((t) => h("option", { value: t.ai_column_template_id }, `${t.name} (${t.model})`)),
+      const multi = (await get("/v1/columns/multi-ai-templates?limit=100")).data;
+      multiTemplates = new Map(multi.map((t) => [t.multi_ai_id, t]));
+      $("#enrichment-template").replaceChildren(
+        h("optgroup", { label: "AI column" },
+          data.map((t) => h("option", { value: `AI_COLUMN:${t.ai_column_template_id}` }, `${t.name} (${t.model})`))),
+        h("optgroup", { label: "Multi-AI columns" },
+          multi.map((t) => h("option", { value: `MULTI_AI_COLUMN:${t.multi_ai_id}` }, `${t.name}: ${t.output_fields.join(", ")} (${t.model})`))),
       );
     });
   };
@@ -679,7 +698,9 @@ pages.leads = async () => {
       $("#job-progress").value = progress.progress_percentage ?? 0;
       $("#job-status").textContent =
         `${progress.status}: ${progress.processed_leads} of ${progress.total_leads} leads, ${progress.failed_leads} failed`;
-      if (["COMPLETED", "FAILED", "CANCELLED"].includes(progress.status)) break;
+      const ended = ["COMPLETED", "FAILED", "CANCELLED"].includes(progress.status);
+      $("#job-cancel").hidden = ended;
+      if (ended) break;
       progress = await get(`${path}/progress?wait=10`);
     }
     if (progress.error) $("#job-status").textContent += ` (${progress.error})`;
@@ -707,15 +728,21 @@ pages.leads = async () => {
     form.reset();
     await Promise.all([leads(), pipelines()]);
   });
-  onSubmit("#start-enrichment", async ({ ai_template_id }) => {
-    const column = { type: "ai", template_id: ai_template_id };
-    await post(`${base()}/columns`, column);
-    const job = await post("/v1/enrichment/start", {
-      pipeline_id: pipelineId(),
-      enrichment_type: "AI_COLUMN",
-      ai_template_id,
-    });
-    await watch("enrichment", job);
+  // The template's columns are added first (adding one the pipeline has is a no-op), so
+  // the values show in the table as they come.
+  onSubmit("#start-enrichment", async ({ template }) => {
+    const [type, id] = template.split(":");
+    const body = { pipeline_id: pipelineId(), enrichment_type: type };
+    if (type === "AI_COLUMN") {
+      await post(`${base()}/columns`, { type: "ai", template_id: id });
+      body.ai_template_id = id;
+    } else {
+      for (const field of multiTemplates.get(id)?.output_fields ?? []) {
+        await post(`${base()}/columns`, { type: "multi_ai", template_id: id, field });
+      }
+      body.multi_ai_template_id = id;
+    }
+    await watch("enrichment", await post("/v1/enrichment/start", body));
   });
   onSubmit("#start-validation", async ({ service }) => {
     await watch("validation", await post("/v1/validation/start", { pipeline_id: pipelineId(), service }));
@@ -796,7 +823,7 @@ pages.entities = async () => {
       const { records, total } = await get(`/api/records?${params}`);
       show(
         "#record-list",
-        h("p", {}, `${total} records, newest first.`),
+        h("p", {}, `${count(total, "record")}, newest first.`),
         table(
           [
             ["Entity", (r) => h("a", { href: `#record=${r.id}` }, r.entity_name || "(unnamed)")],
