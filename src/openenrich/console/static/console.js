@@ -434,6 +434,8 @@ pages.query = () => {
   const form = $("#query-form");
   const sql = () => $("#sql").value;
   onSubmit("#query-form", async () => {
+    show("#results");
+    $("#query-summary").textContent = "";
     const answer = await post("/query", { sql: sql() });
     const columns = answer.columns.map((column, i) => [column.name, (row) => row[i]]);
     show("#results", table(columns, answer.rows, { caption: "Results", empty: "No rows." }));
