@@ -586,10 +586,14 @@ def test_a_report_link_that_is_altered_or_expired_is_refused(
 
 def test_the_tenants_runs_are_listed_newest_first(runs: Runs, tenants: Tenants) -> None:
     made = []
+    answers = {}
     for n in range(3):
-        created = runs.create({"message": f"{QUICKSTART} #{n}", "workflow": "kyc-verification"})
+        created = runs.create(
+            {"message": f"{QUICKSTART} #{n}", "workflow": "kyc-verification", "metadata": {"n": n}}
+        )
         assert created.status_code == 202, created.text
         made.append(created.json()["id"])
+        answers[created.json()["id"]] = created.json()
     other = bearer(tenants.key("globex"))
     assert runs.client.post("/api/v1/runs", headers=other, json={"message": QUICKSTART})
     page = runs.client.get("/api/v1/runs?limit=2", headers=runs.headers).json()
@@ -598,5 +602,11 @@ def test_the_tenants_runs_are_listed_newest_first(runs: Runs, tenants: Tenants) 
     rest = runs.client.get("/api/v1/runs?limit=2&offset=2", headers=runs.headers).json()
     assert [run["id"] for run in rest["runs"]] == made[:1]
     assert set(RESOURCE_FIELDS) <= set(rest["runs"][0])
+    # The answer to the POST (the run as written, not read back) is the run as stored.
+    for run in page["runs"] + rest["runs"]:
+        created = answers[run["id"]]
+        for field in ("thread_id", "input", "metadata", "created_at"):
+            assert created[field] == run[field], field
+        assert (created["status"], created["steps"], created["credits_used"]) == ("queued", [], 0)
     refused = runs.client.get("/api/v1/runs?limit=101", headers=runs.headers)
     assert refused.status_code == 422
