@@ -18,10 +18,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from typer.testing import CliRunner
 
-from fixtures.fake_llm import Answer, FakeLLM, _openai
-from helpers.http import Received, Reply
 from helpers.server import LiveServer, free_port
 from helpers.tenants import Tenants
+from leads.conftest import EchoLLM
 from openenrich.app import create_app
 from openenrich.cli import app as cli_app
 from openenrich.config import Settings
@@ -37,28 +36,9 @@ SCHEMA = {
 }
 
 
-class EchoLLM(FakeLLM):
-    """Answers a chat completion from its own prompt: `Re: <prompt>` as text, and
-    `<field> of <entity>` for each field a JSON schema asks for."""
-
-    def _respond(self, number: int, received: Received) -> Reply:
-        if not received.path.endswith("/chat/completions"):
-            return super()._respond(number, received)
-        request = json.loads(received.body)
-        prompt = request["messages"][-1]["content"]
-        response_format = request.get("response_format")
-        if response_format is not None:
-            names = response_format["json_schema"]["schema"]["properties"]
-            answer = Answer(json={name: f"{name} of Acme" for name in names})
-        else:
-            answer = Answer(text=f"Re: {prompt}")
-        body = json.dumps(_openai(request, answer)).encode()
-        return Reply(200, body, {"content-type": "application/json"}, self.delay)
-
-
 @pytest.fixture
 def fake() -> Iterator[EchoLLM]:
-    with EchoLLM() as server:
+    with EchoLLM(about="Acme") as server:  # JSON answers: "<field> of Acme"
         yield server
 
 

@@ -25,7 +25,12 @@ TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 class EchoLLM(FakeLLM):
     """The fake provider, answering each chat completion from its own prompt (unless a
     test scripted the answer): `Re: <prompt>` as text, and `<field> of <prompt>` for each
-    field a JSON schema asks for. So every lead gets a value of its own."""
+    field a JSON schema asks for. So every lead gets a value of its own. With `about`,
+    JSON answers say `<field> of <about>` instead (for prompts too long to assert on)."""
+
+    def __init__(self, *, about: str | None = None, delay: float = 0.0) -> None:
+        super().__init__(delay=delay)
+        self.about = about
 
     def _respond(self, number: int, received: Received) -> Reply:
         with self._lock:
@@ -37,7 +42,8 @@ class EchoLLM(FakeLLM):
         response_format = request.get("response_format")
         if response_format is not None:
             names = response_format["json_schema"]["schema"]["properties"]
-            answer = Answer(json={name: f"{name} of {prompt}" for name in names})
+            subject = self.about or prompt
+            answer = Answer(json={name: f"{name} of {subject}" for name in names})
         else:
             answer = Answer(text=f"Re: {prompt}")
         body = json.dumps(_openai(request, answer)).encode()
