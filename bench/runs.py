@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from datetime import datetime
@@ -126,6 +127,15 @@ async def one_run(
     out["completed"].append(1.0)
 
 
+async def loop_stalls(out: list[float], every: float = 0.002) -> None:
+    """How late this (the client's) event loop wakes up: a check that the client is not
+    what the latencies measure."""
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(every)
+        out.append(time.perf_counter() - before - every)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -160,6 +170,14 @@ async def load(
     # Made before the clock starts: an httpx client builds an SSL context (~30 ms of
     # blocking CPU), which would stall every request in flight in this process.
     clients = [httpx.AsyncClient(base_url=server.url, timeout=120) for _ in keys]
+    # The figures are the server's: the client's own collector must not stall its loop (a
+    # full collection over what this process imported took ~50 ms, and every request in
+    # flight looked 50 ms slower).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    stalls: list[float] = []
+    watch = asyncio.get_running_loop().create_task(loop_stalls(stalls))
     started = time.perf_counter()
     step = ramp_up / len(keys)
     await asyncio.gather(
@@ -169,6 +187,9 @@ async def load(
         )
     )
     out["elapsed"] = [time.perf_counter() - started]
+    watch.cancel()
+    gc.enable()
+    out["client_stall"] = [max(stalls, default=0.0)]
     for client in clients:
         await client.aclose()
     await site.stop()
@@ -214,8 +235,10 @@ def main() -> None:
         keys = [server.make_key(f"client{n}", role="member") for n in range(args.clients)]
         asyncio.run(load(server, keys, args.clients, args.tool_ms, args.follow))  # warm-up
         cpu = server.cpu_seconds()
+        client_cpu = time.process_time()
         out = asyncio.run(load(server, keys, args.runs, args.tool_ms, args.follow, args.ramp_up))
         cpu = server.cpu_seconds() - cpu
+        client_cpu = time.process_time() - client_cpu
         rss = server.peak_rss_mib()
     done = len(out["completed"])
     print(
@@ -225,7 +248,9 @@ def main() -> None:
         f"{args.database_url.split(':')[0] if args.database_url else 'sqlite'}, "
         + (f"{args.workers} worker processes, " if args.workers else "workers in serve, ")
         + f"followed by {args.follow}, ramp-up {args.ramp_up} s, peak RSS {rss:.0f} MiB, "
-        f"server CPU {cpu / max(done, 1) * 1000:.1f} ms per run"
+        f"server CPU {cpu / max(done, 1) * 1000:.1f} ms per run, "
+        f"the client used {client_cpu / out['elapsed'][0]:.0%} of a core, its loop's "
+        f"longest stall {out['client_stall'][0] * 1000:.1f} ms"
     )
     for name, label in (
         ("create", "create latency"),
