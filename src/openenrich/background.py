@@ -42,7 +42,7 @@ async def started(state: AppState, *, api: bool, run_workers: bool) -> AsyncIter
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(state))
         jobs = state.add(jobs_runtime(state))
-        await jobs.start(run_workers=run_workers)
+        await jobs.start(run_workers=run_workers, beside_api=api)
         stack.push_async_callback(jobs.stop)
         yield jobs
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # Jobs and workers.
     workers_in_serve: bool = True
     worker_concurrency: int = Field(default=8, ge=1)
+    # In serve, how many jobs may run a step (a transaction, a report) at once; requests
+    # never wait for one (jobs/worker.py, Turns). 0: no limit.
+    job_turns_in_serve: int = Field(default=1, ge=0)
     job_lease_seconds: float = Field(default=30.0, ge=1)
     job_poll_seconds: float = Field(default=1.0, gt=0)
     job_max_attempts: int = Field(default=5, ge=1)

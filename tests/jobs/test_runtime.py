@@ -329,3 +329,55 @@ async def test_cancel_is_cooperative(settings: Settings, tenant: Tenant) -> None
 
 async def _has(steps: list[int], count: int) -> bool:
     return len(steps) >= count
+
+
+@pytest.mark.parametrize("turns", [1, 0])
+async def test_job_steps_take_turns_when_the_worker_has_them(
+    settings: Settings, tenant: Tenant, turns: int
+) -> None:
+    """With one turn, no two jobs are ever inside a step at once, a transaction inside a
+    turn (the same task) does not wait for itself, and the waits outside steps (the
+    network) still overlap; without turns, steps overlap too."""
+    database = Database.from_settings(settings)
+    hub = JobHub()
+    inside = outside = 0
+    most_inside = most_outside = 0
+
+    async def handler(ctx: JobContext) -> None:
+        nonlocal inside, outside, most_inside, most_outside
+        outside += 1
+        most_outside = max(most_outside, outside)
+        await asyncio.sleep(0.05)  # a tool call: no turn
+        outside -= 1
+        async with ctx.turn():
+            inside += 1
+            most_inside = max(most_inside, inside)
+            await asyncio.sleep(0.01)  # a PDF in a thread, say: still the job's turn
+            async with ctx.transaction() as session:
+                await ctx.finish(session)
+            inside -= 1
+
+    spec = JobSpec("test.turns", handler)
+    runner = Worker(
+        database,
+        hub,
+        {spec.kind: spec},
+        owner="w1",
+        concurrency=8,
+        lease_seconds=5.0,
+        poll_seconds=0.1,
+        max_attempts=5,
+        turns=turns,
+    )
+    try:
+        ids = await enqueue(database, hub, tenant, "test.turns", 8)
+        await runner.start()
+        await wait_until(lambda: _all(database, ids, "completed"))
+    finally:
+        await runner.stop()
+        await database.dispose()
+    assert most_outside > 1
+    if turns:
+        assert most_inside == 1
+    else:
+        assert most_inside > 1

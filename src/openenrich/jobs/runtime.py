@@ -75,7 +75,9 @@ class JobsRuntime:
         self._chores = BackgroundLoop(self._housekeeping, name="housekeeping")
         self._http: httpx.AsyncClient | None = None
 
-    async def start(self, *, run_workers: bool) -> None:
+    async def start(self, *, run_workers: bool, beside_api: bool = False) -> None:
+        """Start listening for wake-ups and, with `run_workers`, the workers; `beside_api`:
+        they share this process with HTTP requests, and take turns (`worker.Turns`)."""
         if self._listener is not None:
             self._listener.start()
         if self._peers is not None:
@@ -101,6 +103,7 @@ class JobsRuntime:
             settings=self.settings,
             http=self._http,
             parts=self.parts,
+            turns=self.settings.job_turns_in_serve if beside_api else 0,
         )
         await self.worker.start()
         for factory in self.service_factories:

@@ -187,38 +187,55 @@ async def execute_run(ctx: JobContext) -> None:
         await _run_with_agent(ctx, run, agent_model, tasks, earlier, env)
         return
     if upcoming is None:  # nothing to check: the report says so
-        nothing = await _final(ctx, run, results, earlier)
-        async with ctx.transaction() as session:
-            await ctx.ensure_running(session)
-            await _finish(ctx, session, run, nothing)
+        async with ctx.turn():
+            nothing = await _final(ctx, run, results, earlier)
+            async with ctx.transaction() as session:
+                await ctx.ensure_running(session)
+                await _finish(ctx, session, run, nothing)
     while upcoming is not None:
         outcome = await run_tool(upcoming, env)
-        now = [checked(upcoming, outcome)]
-        # The local checks after it (a screening, a name comparison) run now and are written
-        # with it: no transaction of their own.
-        following: list[tuple[Upcoming, tuple[ToolResult, int] | None]] = []
-        index = upcoming.index + 1
-        while outcome is not None and index < len(tasks) and REGISTRY[tasks[index]["tool"]].local:
-            local = ahead(index, tasks[index])
-            following.append((local, await run_tool(local, env)))
-            now.append(checked(*following[-1]))
-            index += 1
-        # The report and its PDF are made before the last transaction opens: no database
-        # lock should wait for them.
-        final = await _final(ctx, run, results + now, earlier) if index == len(tasks) else None
-        async with ctx.transaction() as session:
-            await ctx.ensure_running(session)  # cancelled meanwhile: the results are dropped
-            results.append(await record_call(ctx, session, run.id, upcoming, outcome, len(tasks)))
-            for local, local_outcome in following:
-                step = _step(local.index, local.task)
-                results.append(
-                    await record_ahead(ctx, session, run.id, local, step, local_outcome, len(tasks))
-                )
-            if final is None:
-                upcoming = await _begin(ctx, session, run.id, index, tasks)
-            else:
-                upcoming = None
-                await _finish(ctx, session, run, final)
+        # From here to the commit it is CPU work and the database: one turn.
+        async with ctx.turn():
+            upcoming = await _record(ctx, run, tasks, upcoming, outcome, results, earlier, env)
+
+
+async def _record(
+    ctx: JobContext,
+    run: Any,
+    tasks: list[Task],
+    upcoming: Upcoming,
+    outcome: tuple[ToolResult, int] | None,
+    results: list[CheckOutcome],
+    earlier: Sequence[Any],
+    env: ToolEnv,
+) -> Upcoming | None:
+    """Write a check's outcome, with the local checks after it, and begin the next check;
+    after the last one, the report. Returns the next check, if any."""
+    now = [checked(upcoming, outcome)]
+    # The local checks after it (a screening, a name comparison) run now and are written
+    # with it: no transaction of their own.
+    following: list[tuple[Upcoming, tuple[ToolResult, int] | None]] = []
+    index = upcoming.index + 1
+    while outcome is not None and index < len(tasks) and REGISTRY[tasks[index]["tool"]].local:
+        local = ahead(index, tasks[index])
+        following.append((local, await run_tool(local, env)))
+        now.append(checked(*following[-1]))
+        index += 1
+    # The report and its PDF are made before the last transaction opens: no database
+    # lock should wait for them.
+    final = await _final(ctx, run, results + now, earlier) if index == len(tasks) else None
+    async with ctx.transaction() as session:
+        await ctx.ensure_running(session)  # cancelled meanwhile: the results are dropped
+        results.append(await record_call(ctx, session, run.id, upcoming, outcome, len(tasks)))
+        for local, local_outcome in following:
+            step = _step(local.index, local.task)
+            results.append(
+                await record_ahead(ctx, session, run.id, local, step, local_outcome, len(tasks))
+            )
+        if final is not None:
+            await _finish(ctx, session, run, final)
+            return None
+        return await _begin(ctx, session, run.id, index, tasks)
 
 
 def _asks_first(ctx: JobContext, tasks: list[Task]) -> bool:
@@ -271,11 +288,12 @@ async def _run_with_agent(
             await service.find_workflow(session, ctx.tenant, run.workflow) if run.workflow else None
         )
     outcome = await run_agent(ctx, run, model, workflow, tasks, subject, earlier, env)
-    final = await _final(ctx, run, outcome.results, earlier, agent=outcome)
-    async with ctx.transaction() as session:
-        await ctx.ensure_running(session)
-        await _bill_agent(ctx, session, run.id, outcome)
-        await _finish(ctx, session, run, final)
+    async with ctx.turn():
+        final = await _final(ctx, run, outcome.results, earlier, agent=outcome)
+        async with ctx.transaction() as session:
+            await ctx.ensure_running(session)
+            await _bill_agent(ctx, session, run.id, outcome)
+            await _finish(ctx, session, run, final)
 
 
 async def _bill_agent(
