@@ -55,7 +55,7 @@ def test_quickstart(runs: Runs) -> None:
     "metadata": {"order_id": "7841"}
   }""",
     )
-    assert created.status_code == 202
+    assert created.status_code == 202, (created.text, runs.client.base_url)
     run = created.json()
     assert set(run) == RESOURCE_FIELDS
     assert run["status"] == "queued"
