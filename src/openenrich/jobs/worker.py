@@ -65,9 +65,11 @@ class Turns:
     Why: asyncio runs whatever is ready in arrival order. With twenty jobs running, a new
     request's bytes were read, and its handler started, only after every job that was
     ready had run its step (a transaction, a report, a PDF): on a busy core 10-30 ms per
-    loop pass, a create's p99 over 100 ms (bench/runs.py). With one turn, a request waits
-    behind one job step at most, and the jobs lose nothing: they were queueing for the
-    same core anyway (measured: create p99 17-40 ms, the same runs per second).
+    loop pass, a create's p99 of 70-90 ms (bench/runs.py, SQLite). With one turn, a
+    request waits behind one job step at most: create p99 25.6 ms, and as many runs per
+    second, since the jobs were queueing for the same core anyway. On PostgreSQL a step's
+    statements are round trips that the other jobs now wait through: fewer runs per
+    second there (bench/README.md), where two turns may suit better.
 
     A step is `JobContext.transaction()` or `JobContext.turn()`; they nest within a task.
     A task holding a turn must not wait for another task that needs one.
