@@ -34,11 +34,28 @@ LAYOUTS = {
 }
 
 
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[ParquetWriter]:
-    made = ParquetWriter(tmp_path / "scratch")
+@pytest.fixture(params=[True, False], ids=["scratch in memory", "scratch on disk"])
+def writer(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ParquetWriter]:
+    made = ParquetWriter(tmp_path / "scratch", scratch_in_memory=request.param)
     yield made
     made.close()
+
+
+def test_a_batch_reads_its_own_events_only_and_leaves_no_scratch_file(
+    writer: ParquetWriter, tmp_path: Path
+) -> None:
+    """The scratch file is reused batch after batch: a smaller batch after a larger one
+    must not see the end of the larger one."""
+    large = [{"n": n, "text": "x" * 100} for n in range(2_000)]
+    assert writer.read([record(large)]).table.num_rows == 2_000
+    small = writer.read([record([{"n": 7}, {"n": 8}], lsn=2)])
+    assert small.table.column("n").to_pylist() == [7, 8]
+    assert list(small.columns) == ["n"]
+    destination = tmp_path / "out.parquet"
+    written = writer.write([record([{"n": 9}], lsn=3)], destination)
+    assert written.rows == 1
+    assert pq.read_table(destination).column("n").to_pylist() == [9]
+    assert list((tmp_path / "scratch").iterdir()) == []
 
 
 CASES: dict[str, tuple[list[Any], str]] = {
