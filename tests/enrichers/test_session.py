@@ -15,7 +15,13 @@ from openenrich.config import Settings
 from openenrich.db import Database
 from openenrich.enrichers import registry
 from openenrich.enrichers.registry import Enricher, EnricherEnv, StreamScope
-from openenrich.enrichers.session import CHUNK, purge_sessions, session_id, user_key
+from openenrich.enrichers.session import (
+    CHUNK,
+    LOAD_CHUNK,
+    purge_sessions,
+    session_id,
+    user_key,
+)
 from openenrich.tenancy import service
 
 pytestmark = pytest.mark.anyio
@@ -45,7 +51,7 @@ async def run_batch(
 ) -> list[tuple[Any, ...]]:
     """A flush: load, apply, save in one transaction, committed."""
     async with database.session() as session:
-        await enricher.load(session, scope, table)
+        await enricher.load(database, scope, table)
         added = enricher.apply(table)
         await enricher.save(session, scope)
         await session.commit()
@@ -115,7 +121,8 @@ async def test_sessions_split_at_the_gap_and_carry_over_batches_and_restarts(
 async def test_state_of_many_users_goes_and_comes_back_in_chunks(
     settings: Settings, scope: StreamScope
 ) -> None:
-    users = [f"user-{n}" for n in range(CHUNK["sqlite"] * 2 + CHUNK["postgresql"] + 7)]
+    largest = max(*CHUNK.values(), *LOAD_CHUNK.values())
+    users = [f"user-{n}" for n in range(largest * 2 + 7)]
     database = Database.from_settings(settings)
     try:
         enricher = registry.build("session", None, EnricherEnv(settings))
@@ -137,7 +144,7 @@ async def test_a_failed_flush_changes_nothing_and_comes_out_the_same(
         await run_batch(database, enricher, scope, events(("a", 0)))
         batch = events(("a", 5), ("a", 20))
         async with database.session() as session:
-            await enricher.load(session, scope, batch)
+            await enricher.load(database, scope, batch)
             failed = enricher.apply(batch)
             await enricher.save(session, scope)
             await session.rollback()  # the flush transaction failed

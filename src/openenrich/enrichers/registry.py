@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
+from openenrich.db import Database
 from openenrich.errors import BadRequest
 
 logger = logging.getLogger("openenrich.enrichers")
@@ -149,8 +150,10 @@ class Enricher(abc.ABC):
         """The added columns, each as long as `table`. Sync and vectorised: it runs in the
         flush thread. The same rows (and state) always give the same values."""
 
-    async def load(self, session: AsyncSession, scope: StreamScope, table: pa.Table) -> None:
-        """Before `apply`: read the state this batch needs (stateful enrichers only)."""
+    async def load(self, database: Database, scope: StreamScope, table: pa.Table) -> None:
+        """Before `apply`: read the state this batch needs (stateful enrichers only),
+        outside any transaction (`database.read_in_thread` keeps a long read off the
+        event loop)."""
         return None
 
     async def save(self, session: AsyncSession, scope: StreamScope) -> None:

@@ -26,7 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
-from sqlalchemy import bindparam, delete, text
+from sqlalchemy import Connection, bindparam, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from openenrich.config import Settings
@@ -52,6 +52,8 @@ MAX_KEY = 200  # longer user ids are stored as their hash
 # bench/ingest.py --template clickstream from 52-59 ms to 23-27 ms. PostgreSQL works
 # while the loop goes on, so its statements are larger.
 CHUNK = {"sqlite": 100, "postgresql": 500}
+# The lookups of `load` run off the loop (`Database.read_in_thread`): larger statements.
+LOAD_CHUNK = {"sqlite": 2_000, "postgresql": 500}
 _SESSION_COLUMNS = "org_id, environment, stream_id, user_key, session_id, last_seen_us, seq"
 _ON_CONFLICT = """
     ON CONFLICT (org_id, environment, stream_id, user_key) DO UPDATE SET
@@ -305,36 +307,13 @@ class SessionEnricher(Enricher):
         keys = user_keys(pc.unique(self._users(table_).drop_null()))
         return keys.take(pc.sort_indices(keys))
 
-    async def load(self, session: AsyncSession, scope: StreamScope, table_: pa.Table) -> None:
-        # This runs on the event loop (and SQLite's statements run inline there): the
-        # Python work goes to a thread, and the query in chunks that each take a few ms.
+    async def load(self, database: Database, scope: StreamScope, table_: pa.Table) -> None:
+        # Off the event loop: the users' keys in a thread, and the lookups with them
+        # (`read_in_thread`).
         keys = await asyncio.to_thread(self._keys, table_)
-        found: list[SessionState] = [_NO_STATE]
-        dialect = session.get_bind().dialect.name
-        chunk = CHUNK[dialect]
-        for start in range(0, len(keys), chunk):
-            result = await session.execute(
-                _LOAD[dialect],
-                {
-                    "org_id": scope.org_id,
-                    "environment": scope.environment,
-                    "stream_id": scope.stream_id,
-                    "keys": orjson.dumps(keys.slice(start, chunk).to_pylist()).decode(),
-                },
-            )
-            rows = result.all()
-            if rows:
-                key, sid, last_seen, seq = zip(*rows, strict=True)
-                found.append(
-                    SessionState(
-                        pa.array(key, pa.string()),
-                        pa.array(sid, pa.string()),
-                        pa.array(last_seen, pa.int64()),
-                        pa.array(seq, pa.int64()),
-                    )
-                )
-            await asyncio.sleep(0)  # let requests in between chunks
-        self._state = SessionState(*(pa.concat_arrays(parts) for parts in zip(*found, strict=True)))
+        self._state = await database.read_in_thread(
+            lambda connection: _read_state(connection, scope, keys)
+        )
         self._stream_id = scope.stream_id
 
     def apply(self, table_: pa.Table) -> dict[str, pa.Array]:
@@ -448,6 +427,34 @@ class SessionEnricher(Enricher):
     def discarded(self) -> None:
         self._pending = _NO_STATE
         self._state = _NO_STATE
+
+
+def _read_state(connection: Connection, scope: StreamScope, keys: pa.Array) -> SessionState:
+    """The stored state of the users `keys` (sorted); run by `Database.read_in_thread`."""
+    dialect = connection.dialect.name
+    chunk = LOAD_CHUNK[dialect]
+    found: list[SessionState] = [_NO_STATE]
+    for start in range(0, len(keys), chunk):
+        rows = connection.execute(
+            _LOAD[dialect],
+            {
+                "org_id": scope.org_id,
+                "environment": scope.environment,
+                "stream_id": scope.stream_id,
+                "keys": orjson.dumps(keys.slice(start, chunk).to_pylist()).decode(),
+            },
+        ).all()
+        if rows:
+            key, sid, last_seen, seq = zip(*rows, strict=True)
+            found.append(
+                SessionState(
+                    pa.array(key, pa.string()),
+                    pa.array(sid, pa.string()),
+                    pa.array(last_seen, pa.int64()),
+                    pa.array(seq, pa.int64()),
+                )
+            )
+    return SessionState(*(pa.concat_arrays(parts) for parts in zip(*found, strict=True)))
 
 
 async def purge_sessions(database: Database, settings: Settings) -> None:

@@ -135,12 +135,9 @@ class _Run:
         return StreamScope(self.key.org_id, self.key.environment, self.key.stream_id)
 
     async def prepare(self, batch: EventBatch) -> None:
-        stateful = [e for e in self.pipeline.enrichers if _stateful(e)]
-        if not stateful:
-            return
-        async with self.processing.database.session() as session:
-            for enricher in stateful:
-                await enricher.load(session, self.scope, batch.table)
+        for enricher in self.pipeline.enrichers:
+            if _stateful(enricher):
+                await enricher.load(self.processing.database, self.scope, batch.table)
 
     def process(self, batch: EventBatch, name: str) -> EventBatch:
         outcome = self.pipeline.run(batch)
