@@ -416,7 +416,7 @@ class _Scratch:
     each batch, would be written back to disk if it lived long enough, and its pages are
     taken afresh from the kernel every time: on a virtual machine that hands freed memory
     back to its host, writing 300 MB of events to a new file took 0.5-0.8 s of a flush
-    where the memfd takes 0.1 s (bench/processing.py). Elsewhere, that file on disk.
+    where the memfd takes 0.06 s (bench/processing.py). Elsewhere, that file on disk.
     """
 
     def __init__(self, folder: Path, fd: int | None) -> None:
