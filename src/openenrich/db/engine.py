@@ -132,15 +132,14 @@ class Database:
         database does the work, and the loop only waits for it.
         """
         inline_reader = self._inline_reader
-        if inline_reader is not None:
+        if inline_reader is None:
+            return await self.read(query)
 
-            def run() -> T:
-                with inline_reader.connect() as connection:
-                    return query(connection)
+        def run() -> T:
+            with inline_reader.connect() as connection:
+                return query(connection)
 
-            return await asyncio.to_thread(run)
-        async with self._autocommit.connect() as connection:
-            return await connection.run_sync(query)
+        return await asyncio.to_thread(run)
 
     def tenancy_marker(self) -> int | None:
         """A number that changes whenever a key, organisation or plan changes (a trigger
